@@ -1,0 +1,420 @@
+// Package sem provides a weighted semaphore with strict FIFO admission,
+// owned permits and Close.
+//
+// Use it when many callers, on many code paths, share one capacity: one
+// process-wide cap on in-flight requests, memory, or connections. Every
+// path acquires from the same *Semaphore, so the cap holds across all of
+// them (seed 002: three trigger paths each with their own pool exceeded the
+// cap that each pool kept).
+//
+// # Invariants
+//
+//   - InUse never exceeds Size.
+//   - Strict FIFO: waiters are admitted in arrival order. A waiter that does
+//     not fit blocks every waiter behind it, so a large request (a writer
+//     taking everything) is never starved by a stream of small ones.
+//     [Semaphore.TryAcquire] never jumps the queue: it fails while anyone
+//     waits.
+//   - A waiter whose context ends returns ctx.Err(), holds nothing, and, if
+//     its leaving lets the waiters behind it fit, they are admitted at once.
+//   - [Semaphore.Close] fails every current waiter and every later
+//     Acquire/Permit with [ErrClosed]. Holders keep what they hold and may
+//     release it after Close.
+package sem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrClosed is returned by Acquire and Permit once the semaphore is closed.
+var ErrClosed = errors.New("sem: semaphore closed")
+
+// ErrTooLarge is returned (wrapped, with the figures) by Acquire and Permit
+// when a request asks for more than the semaphore's size: it could never be
+// admitted, so it fails at once instead of blocking forever.
+var ErrTooLarge = errors.New("sem: request exceeds semaphore size")
+
+// MaxSize is the largest size New accepts.
+const MaxSize = 1<<62 - 1
+
+// The state word packs what the lock-free paths need into one atomic:
+//
+//	bit 63      closed
+//	bit 62      queued: at least one waiter is in the FIFO
+//	bits 0..61  permits in use
+//
+// Why: the fast paths (Acquire/TryAcquire/Release with nobody waiting) are a
+// single CAS on this word, with no mutex. While queued is set, every path
+// that changes the count takes mu instead, so the FIFO hand-off below sees a
+// count that only it changes. queued is set and cleared under mu, by CAS,
+// so a fast path that loaded the word before the change fails its CAS and
+// retries on the slow path.
+const (
+	closedBit = 1 << 63
+	queuedBit = 1 << 62
+	countMask = queuedBit - 1
+)
+
+// Semaphore is a weighted FIFO semaphore. Create it with [New]; the zero
+// value is not usable.
+type Semaphore struct {
+	state atomic.Uint64
+	size  int64
+
+	mu         sync.Mutex
+	head, tail *waiter // FIFO of blocked acquirers, oldest first
+	waiters    int64
+}
+
+type waiter struct {
+	n          int64
+	ready      chan struct{} // buffered(1): one token when admitted or closed
+	closed     bool          // set under mu before the token when Close woke it
+	prev, next *waiter
+}
+
+// waiterPool recycles waiters with their channel, so a contended Acquire
+// does not allocate. A waiter goes back to the pool only once nothing else
+// can reach it: it has been unlinked under mu and its token, if any, has
+// been received.
+var waiterPool = sync.Pool{New: func() any {
+	return &waiter{ready: make(chan struct{}, 1)}
+}}
+
+// New returns a semaphore with n permits. It panics if n is not positive
+// or exceeds MaxSize.
+func New(n int64) *Semaphore {
+	if n <= 0 {
+		panic(fmt.Sprintf("sem: New(%d): size must be positive", n))
+	}
+	if n > MaxSize {
+		panic(fmt.Sprintf("sem: New(%d): size exceeds MaxSize (%d)", n, int64(MaxSize)))
+	}
+	return &Semaphore{size: n}
+}
+
+// Size returns the number of permits the semaphore was created with.
+func (s *Semaphore) Size() int64 { return s.size }
+
+func (s *Semaphore) check(op string, n int64) {
+	if n < 0 {
+		panic(fmt.Sprintf("sem: %s(%d): negative count", op, n))
+	}
+}
+
+// Acquire blocks until n permits are held by the caller, ctx ends, or the
+// semaphore is closed. On success it returns nil; otherwise it holds
+// nothing and returns ctx.Err(), [ErrClosed], or an error wrapping
+// [ErrTooLarge] when n exceeds the size. A ctx that is already done fails
+// even if permits are free. n == 0 succeeds at once unless the semaphore is
+// closed or ctx is done. It panics if n is negative or ctx is nil.
+//
+// Waiters are admitted in FIFO order; see the package doc.
+func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
+	if ctx == nil {
+		panic("sem: Acquire with nil Context")
+	}
+	s.check("Acquire", n)
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+	}
+	// Fast path: nobody waits and n fits.
+	for {
+		st := s.state.Load()
+		if st&closedBit != 0 {
+			return ErrClosed
+		}
+		if st&queuedBit != 0 || int64(st&countMask)+n > s.size {
+			break
+		}
+		if s.state.CompareAndSwap(st, st+uint64(n)) {
+			return nil
+		}
+	}
+	if n > s.size {
+		return fmt.Errorf("%w: asked for %d of %d", ErrTooLarge, n, s.size)
+	}
+	return s.acquireSlow(done, ctx, n)
+}
+
+func (s *Semaphore) acquireSlow(done <-chan struct{}, ctx context.Context, n int64) error {
+	s.mu.Lock()
+	// Either take the permits now (queue empty, n fits) or mark the queue
+	// non-empty, in one CAS against the current word, so no release can
+	// slip between our decision and the queued bit.
+	for {
+		st := s.state.Load()
+		if st&closedBit != 0 {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		if st&queuedBit == 0 && int64(st&countMask)+n <= s.size {
+			if s.state.CompareAndSwap(st, st+uint64(n)) {
+				s.mu.Unlock()
+				return nil
+			}
+			continue
+		}
+		if s.state.CompareAndSwap(st, st|queuedBit) {
+			break
+		}
+	}
+	w := waiterPool.Get().(*waiter)
+	w.n = n
+	s.pushLocked(w)
+	s.mu.Unlock()
+
+	if done == nil {
+		<-w.ready
+		return s.finish(w)
+	}
+	select {
+	case <-w.ready:
+		return s.finish(w)
+	case <-done:
+	}
+	s.mu.Lock()
+	select {
+	case <-w.ready:
+		// Admitted (or closed) while we were giving up. The caller sees its
+		// ctx error and must hold nothing, so give the permits back.
+		closed := w.closed
+		if !closed {
+			s.releaseLocked(n)
+		}
+		s.mu.Unlock()
+		s.recycle(w)
+		return ctx.Err()
+	default:
+	}
+	wasHead := s.head == w
+	s.removeLocked(w)
+	if wasHead {
+		// The head may have been what blocked the waiters behind it.
+		s.grantLocked()
+	}
+	s.mu.Unlock()
+	s.recycle(w)
+	return ctx.Err()
+}
+
+// finish turns a received token into the result of Acquire.
+func (s *Semaphore) finish(w *waiter) error {
+	closed := w.closed
+	s.recycle(w)
+	if closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Semaphore) recycle(w *waiter) {
+	*w = waiter{ready: w.ready}
+	waiterPool.Put(w)
+}
+
+func (s *Semaphore) pushLocked(w *waiter) {
+	w.prev, w.next = s.tail, nil
+	if s.tail == nil {
+		s.head = w
+	} else {
+		s.tail.next = w
+	}
+	s.tail = w
+	s.waiters++
+}
+
+func (s *Semaphore) removeLocked(w *waiter) {
+	if w.prev == nil {
+		s.head = w.next
+	} else {
+		w.prev.next = w.next
+	}
+	if w.next == nil {
+		s.tail = w.prev
+	} else {
+		w.next.prev = w.prev
+	}
+	w.prev, w.next = nil, nil
+	s.waiters--
+	if s.head == nil {
+		s.clearQueuedLocked()
+	}
+}
+
+// clearQueuedLocked clears the queued bit once the FIFO is empty, which
+// re-enables the fast paths.
+func (s *Semaphore) clearQueuedLocked() {
+	for {
+		st := s.state.Load()
+		if st&queuedBit == 0 || s.state.CompareAndSwap(st, st&^queuedBit) {
+			return
+		}
+	}
+}
+
+// grantLocked admits waiters from the head of the FIFO while they fit, and
+// stops at the first that does not (strict FIFO). While the queued bit is
+// set only holders of mu change the count, so a plain add is safe; it is
+// still an atomic add because the fast paths read the word concurrently.
+func (s *Semaphore) grantLocked() {
+	for w := s.head; w != nil; w = s.head {
+		st := s.state.Load()
+		if int64(st&countMask)+w.n > s.size {
+			return
+		}
+		s.state.Add(uint64(w.n))
+		s.removeLocked(w)
+		w.ready <- struct{}{}
+	}
+}
+
+// TryAcquire takes n permits if they are free and nobody is waiting, and
+// reports whether it did. It never blocks and never jumps the queue. It
+// returns false once the semaphore is closed, and panics if n is negative.
+func (s *Semaphore) TryAcquire(n int64) bool {
+	s.check("TryAcquire", n)
+	for {
+		st := s.state.Load()
+		if st&(closedBit|queuedBit) != 0 || int64(st&countMask)+n > s.size {
+			return false
+		}
+		if s.state.CompareAndSwap(st, st+uint64(n)) {
+			return true
+		}
+	}
+}
+
+// Release gives back n permits and admits the waiters that now fit, in
+// FIFO order. Releases after Close are accepted. It panics if n is negative
+// or more than are held.
+func (s *Semaphore) Release(n int64) {
+	s.check("Release", n)
+	for {
+		st := s.state.Load()
+		if int64(st&countMask) < n {
+			panic(fmt.Sprintf("sem: Release(%d) with only %d permits held", n, st&countMask))
+		}
+		if st&queuedBit != 0 {
+			break
+		}
+		if s.state.CompareAndSwap(st, st-uint64(n)) {
+			return
+		}
+	}
+	s.mu.Lock()
+	s.releaseLocked(n)
+	s.mu.Unlock()
+}
+
+func (s *Semaphore) releaseLocked(n int64) {
+	for {
+		st := s.state.Load()
+		if int64(st&countMask) < n {
+			s.mu.Unlock()
+			panic(fmt.Sprintf("sem: Release(%d) with only %d permits held", n, st&countMask))
+		}
+		if s.state.CompareAndSwap(st, st-uint64(n)) {
+			break
+		}
+	}
+	s.grantLocked()
+}
+
+// Close fails every current waiter and every later Acquire and Permit
+// with [ErrClosed]; TryAcquire returns false from now on. Permits already
+// held stay held until released. Close is idempotent.
+func (s *Semaphore) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		st := s.state.Load()
+		if s.state.CompareAndSwap(st, st|closedBit) {
+			break
+		}
+	}
+	for w := s.head; w != nil; w = s.head {
+		s.removeLocked(w)
+		w.closed = true
+		w.ready <- struct{}{}
+	}
+}
+
+// Stats is a snapshot of a semaphore's state.
+type Stats struct {
+	Size    int64 // permits in all
+	InUse   int64 // permits held now
+	Waiters int64 // callers blocked in Acquire or Permit
+	Closed  bool
+}
+
+// Stats returns a snapshot. Its fields are read together under the lock,
+// so they are consistent with each other.
+func (s *Semaphore) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state.Load()
+	return Stats{
+		Size:    s.size,
+		InUse:   int64(st & countMask),
+		Waiters: s.waiters,
+		Closed:  st&closedBit != 0,
+	}
+}
+
+// Permit is an owned hold on n permits, returned by [Semaphore.Permit].
+// Its Release is idempotent and safe to call from several goroutines at
+// once, so a deadline path and a completion path can both call it: exactly
+// one call gives the permits back.
+type Permit struct {
+	s        *Semaphore
+	n        int64
+	released atomic.Bool
+}
+
+// Permit acquires n permits like [Semaphore.Acquire] and returns them as
+// an owned *Permit.
+func (s *Semaphore) Permit(ctx context.Context, n int64) (*Permit, error) {
+	if ctx == nil {
+		panic("sem: Permit with nil Context")
+	}
+	s.check("Permit", n)
+	if err := s.Acquire(ctx, n); err != nil {
+		return nil, err
+	}
+	return &Permit{s: s, n: n}, nil
+}
+
+// TryPermit is the owned-permit form of [Semaphore.TryAcquire]: it returns
+// nil when the permits are not free at once.
+func (s *Semaphore) TryPermit(n int64) *Permit {
+	if !s.TryAcquire(n) {
+		return nil
+	}
+	return &Permit{s: s, n: n}
+}
+
+// N returns the number of permits the Permit holds (or held).
+func (p *Permit) N() int64 { return p.n }
+
+// Release gives the permits back. Only the first call does so and returns
+// true; every later or concurrent call returns false.
+func (p *Permit) Release() bool {
+	if !p.released.CompareAndSwap(false, true) {
+		return false
+	}
+	p.s.Release(p.n)
+	return true
+}
+
+// Released reports whether Release has been called.
+func (p *Permit) Released() bool { return p.released.Load() }
