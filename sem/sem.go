@@ -68,6 +68,15 @@ type Semaphore struct {
 	mu         sync.Mutex
 	head, tail *waiter // FIFO of blocked acquirers, oldest first
 	waiters    int64
+
+	// free recycles waiters with their channel, so a contended Acquire does
+	// not allocate. A waiter goes back only once nothing else can reach it:
+	// it has been unlinked under mu and its token, if any, received.
+	//
+	// The pool is per semaphore, not per process, on purpose: a channel
+	// made inside a testing/synctest bubble must not be used from another
+	// bubble (the runtime panics), and a semaphore lives in one bubble.
+	free sync.Pool
 }
 
 type waiter struct {
@@ -77,16 +86,14 @@ type waiter struct {
 	prev, next *waiter
 }
 
-// waiterPool recycles waiters with their channel, so a contended Acquire
-// does not allocate. A waiter goes back to the pool only once nothing else
-// can reach it: it has been unlinked under mu and its token, if any, has
-// been received.
-var waiterPool = sync.Pool{New: func() any {
-	return &waiter{ready: make(chan struct{}, 1)}
-}}
+func newWaiter() any { return &waiter{ready: make(chan struct{}, 1)} }
 
 // New returns a semaphore with n permits. It panics if n is not positive
 // or exceeds MaxSize.
+//
+// Inside a testing/synctest bubble, create the semaphore in the bubble that
+// uses it: its waiters block on channels, and channels do not cross
+// bubbles.
 func New(n int64) *Semaphore {
 	if n <= 0 {
 		panic(fmt.Sprintf("sem: New(%d): size must be positive", n))
@@ -94,7 +101,9 @@ func New(n int64) *Semaphore {
 	if n > MaxSize {
 		panic(fmt.Sprintf("sem: New(%d): size exceeds MaxSize (%d)", n, int64(MaxSize)))
 	}
-	return &Semaphore{size: n}
+	s := &Semaphore{size: n}
+	s.free.New = newWaiter
+	return s
 }
 
 // Size returns the number of permits the semaphore was created with.
@@ -110,8 +119,8 @@ func (s *Semaphore) check(op string, n int64) {
 // semaphore is closed. On success it returns nil; otherwise it holds
 // nothing and returns ctx.Err(), [ErrClosed], or an error wrapping
 // [ErrTooLarge] when n exceeds the size. A ctx that is already done fails
-// even if permits are free. n == 0 succeeds at once unless the semaphore is
-// closed or ctx is done. It panics if n is negative or ctx is nil.
+// even if permits are free. n == 0 succeeds at once, even while others
+// wait, unless the semaphore is closed or ctx is done. It panics if n is negative or ctx is nil.
 //
 // Waiters are admitted in FIFO order; see the package doc.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
@@ -126,6 +135,13 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 			return ctx.Err()
 		default:
 		}
+	}
+	if n == 0 {
+		// Nothing to wait for, so nothing to queue behind.
+		if s.state.Load()&closedBit != 0 {
+			return ErrClosed
+		}
+		return nil
 	}
 	// Fast path: nobody waits and n fits.
 	for {
@@ -168,7 +184,7 @@ func (s *Semaphore) acquireSlow(done <-chan struct{}, ctx context.Context, n int
 			break
 		}
 	}
-	w := waiterPool.Get().(*waiter)
+	w := s.free.Get().(*waiter)
 	w.n = n
 	s.pushLocked(w)
 	s.mu.Unlock()
@@ -219,7 +235,7 @@ func (s *Semaphore) finish(w *waiter) error {
 
 func (s *Semaphore) recycle(w *waiter) {
 	*w = waiter{ready: w.ready}
-	waiterPool.Put(w)
+	s.free.Put(w)
 }
 
 func (s *Semaphore) pushLocked(w *waiter) {
@@ -283,6 +299,9 @@ func (s *Semaphore) grantLocked() {
 // returns false once the semaphore is closed, and panics if n is negative.
 func (s *Semaphore) TryAcquire(n int64) bool {
 	s.check("TryAcquire", n)
+	if n == 0 {
+		return s.state.Load()&closedBit == 0
+	}
 	for {
 		st := s.state.Load()
 		if st&(closedBit|queuedBit) != 0 || int64(st&countMask)+n > s.size {
@@ -299,6 +318,9 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 // or more than are held.
 func (s *Semaphore) Release(n int64) {
 	s.check("Release", n)
+	if n == 0 {
+		return
+	}
 	for {
 		st := s.state.Load()
 		if int64(st&countMask) < n {

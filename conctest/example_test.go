@@ -1,0 +1,34 @@
+package conctest_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/sluice-go/sluice/conctest"
+)
+
+// A Gate parks calls inside a fake backend until the test lets them go,
+// so a test can hold a resource saturated and look at what happens around
+// it, without sleeping.
+func ExampleGate() {
+	ctx := context.Background()
+	backend := conctest.NewGate()
+	var inflight conctest.Tracker
+
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			defer inflight.Enter()()
+			_ = backend.Pass(ctx) // a read parked in the backend
+		})
+	}
+	_ = backend.WaitBlocked(ctx, 3) // all three are inside now
+	fmt.Println("parked:", backend.Blocked(), "in flight:", inflight.Current())
+	backend.Open()
+	wg.Wait()
+	fmt.Println("passed:", backend.Passed(), "most at once:", inflight.Max())
+	// Output:
+	// parked: 3 in flight: 3
+	// passed: 3 most at once: 3
+}
