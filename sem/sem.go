@@ -80,9 +80,14 @@ type Semaphore struct {
 }
 
 type waiter struct {
-	n          int64
-	ready      chan struct{} // buffered(1): one token when admitted or closed
-	closed     bool          // set under mu before the token when Close woke it
+	n     int64
+	ready chan struct{} // buffered(1): one token when admitted or closed
+	// granted is set under mu when the waiter leaves the FIFO admitted (or
+	// failed by Close); its token is sent after mu is released. closed says
+	// which. Both are read by the waiter only after it has its token, or
+	// under mu.
+	granted    bool
+	closed     bool
 	prev, next *waiter
 }
 
@@ -199,26 +204,27 @@ func (s *Semaphore) acquireSlow(done <-chan struct{}, ctx context.Context, n int
 	case <-done:
 	}
 	s.mu.Lock()
-	select {
-	case <-w.ready:
-		// Admitted (or closed) while we were giving up. The caller sees its
-		// ctx error and must hold nothing, so give the permits back.
-		closed := w.closed
-		if !closed {
-			s.releaseLocked(n)
-		}
+	if w.granted {
+		// Admitted (or failed by Close) while we were giving up; the token
+		// is on its way, if not here already. The caller sees its ctx error
+		// and must hold nothing, so give the permits back.
 		s.mu.Unlock()
+		<-w.ready
+		if !w.closed {
+			s.Release(n)
+		}
 		s.recycle(w)
 		return ctx.Err()
-	default:
 	}
 	wasHead := s.head == w
 	s.removeLocked(w)
+	var woken *waiter
 	if wasHead {
 		// The head may have been what blocked the waiters behind it.
-		s.grantLocked()
+		woken = s.grantLocked()
 	}
 	s.mu.Unlock()
+	wake(woken)
 	s.recycle(w)
 	return ctx.Err()
 }
@@ -282,15 +288,42 @@ func (s *Semaphore) clearQueuedLocked() {
 // stops at the first that does not (strict FIFO). While the queued bit is
 // set only holders of mu change the count, so a plain add is safe; it is
 // still an atomic add because the fast paths read the word concurrently.
-func (s *Semaphore) grantLocked() {
+//
+// It returns the admitted waiters, linked through next, for wake to send
+// their tokens once mu is released. Why after: a token send takes the
+// channel's lock and readies a goroutine; doing that inside mu made every
+// acquirer and releaser queue on mu behind it (measured: runtime lock2 and
+// Mutex.lockSlow were the top of the contended profile). The permits are
+// already counted to the waiter and granted is set, so nothing can admit
+// them twice, and a waiter that gives up in between waits for its token.
+func (s *Semaphore) grantLocked() (woken *waiter) {
+	var last *waiter
 	for w := s.head; w != nil; w = s.head {
 		st := s.state.Load()
 		if int64(st&countMask)+w.n > s.size {
-			return
+			break
 		}
 		s.state.Add(uint64(w.n))
 		s.removeLocked(w)
+		w.granted = true
+		if last == nil {
+			woken = w
+		} else {
+			last.next = w
+		}
+		last = w
+	}
+	return woken
+}
+
+// wake sends the token of each waiter in a list made by grantLocked or
+// Close. It must be called without mu held.
+func wake(w *waiter) {
+	for w != nil {
+		next := w.next
+		w.next = nil
 		w.ready <- struct{}{}
+		w = next
 	}
 }
 
@@ -334,11 +367,6 @@ func (s *Semaphore) Release(n int64) {
 		}
 	}
 	s.mu.Lock()
-	s.releaseLocked(n)
-	s.mu.Unlock()
-}
-
-func (s *Semaphore) releaseLocked(n int64) {
 	for {
 		st := s.state.Load()
 		if int64(st&countMask) < n {
@@ -349,7 +377,9 @@ func (s *Semaphore) releaseLocked(n int64) {
 			break
 		}
 	}
-	s.grantLocked()
+	woken := s.grantLocked()
+	s.mu.Unlock()
+	wake(woken)
 }
 
 // Close fails every current waiter and every later Acquire and Permit
@@ -357,18 +387,25 @@ func (s *Semaphore) releaseLocked(n int64) {
 // held stay held until released. Close is idempotent.
 func (s *Semaphore) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for {
 		st := s.state.Load()
 		if s.state.CompareAndSwap(st, st|closedBit) {
 			break
 		}
 	}
+	var woken, last *waiter
 	for w := s.head; w != nil; w = s.head {
 		s.removeLocked(w)
-		w.closed = true
-		w.ready <- struct{}{}
+		w.granted, w.closed = true, true
+		if last == nil {
+			woken = w
+		} else {
+			last.next = w
+		}
+		last = w
 	}
+	s.mu.Unlock()
+	wake(woken)
 }
 
 // Stats is a snapshot of a semaphore's state.
