@@ -1,0 +1,539 @@
+// Package peerstreams reproduces seed 001: a p2p node opens one outbound
+// stream per peer, from two paths that race.
+//
+// The dial path opens the stream after the handshake; the inbound path
+// opens it when the peer's own stream arrives. Both check "does this peer
+// have an outbound stream?", then open one, then register it. Opening is a
+// network round trip, so both can pass the check before either registers,
+// and one stream is orphaned. The seed first hid this behind a 100 ms
+// sleep, then fixed it with a per-peer lock deleted on disconnect; deleting
+// a lock while a setup holds it lets a reconnect start a second setup
+// beside the first.
+//
+// Three nodes run the same two phases over a fake transport:
+//
+//   - naive: check, open, register; no lock (the code before the fix).
+//   - seed fix: the same under a per-peer lock from a map, deleted on
+//     disconnect (the seed's fix), measured for its second flaw.
+//   - sluice: the setup is a [keyed.Once] per peer; disconnect calls
+//     Forget.
+//
+// Phase 1: the dial and inbound paths race for every peer. Phase 2: for
+// every peer a setup is in flight (its open held in the network) when the
+// peer disconnects and reconnects, and the reconnect starts its own setup.
+package peerstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-go/sluice/demo"
+	"github.com/sluice-go/sluice/keyed"
+)
+
+// Config sizes a run.
+type Config struct {
+	Peers int // peers in each phase; default 10,000
+}
+
+func (c Config) withDefaults() Config {
+	if c.Peers <= 0 {
+		c.Peers = 10_000
+	}
+	return c
+}
+
+// Report is what one variant measured.
+type Report struct {
+	Peers int
+
+	// Phase 1: dial and inbound paths race.
+	Opened       int // streams opened
+	Orphans      int // streams opened and then lost: registered over, never used, never closed
+	DoubleOpened int // peers for which more than one stream was opened
+	Registered   int // peers with a registered stream at the end of the phase
+	Phase1Max    int // most setups of one peer in progress at once
+
+	// Phase 2: a reconnect races a disconnect during setup.
+	Phase2Max        int // most setups of one peer in progress at once
+	ReconnectOrphans int // orphaned streams in phase 2
+	Reconnected      int // peers with a registered stream at the end of phase 2
+
+	// Bookkeeping entries the node keeps for its peers (locks, Once
+	// entries; 0 for the naive node, which keeps none).
+	EntriesAfterSetup      int // end of phase 1, nobody disconnected yet
+	EntriesAfterDisconnect int // every peer disconnected
+	EntriesAfterReconnect  int // end of phase 2
+	EntriesAtEnd           int // every peer disconnected again
+
+	Elapsed time.Duration
+}
+
+// RunNaive runs the node as the seed's code was before the fix.
+func RunNaive(ctx context.Context, cfg Config) (Report, error) {
+	cfg = cfg.withDefaults()
+	return run(ctx, cfg, func(n *node) setupNode { return &naiveNode{node: n} })
+}
+
+// RunSeedFix runs the node with the seed's fix: a per-peer lock from a
+// map, deleted on disconnect.
+func RunSeedFix(ctx context.Context, cfg Config) (Report, error) {
+	cfg = cfg.withDefaults()
+	return run(ctx, cfg, func(n *node) setupNode { return &seedFixNode{node: n, locks: map[int]*sync.Mutex{}} })
+}
+
+// RunSluice runs the node with its setup in a keyed.Once.
+func RunSluice(ctx context.Context, cfg Config) (Report, error) {
+	cfg = cfg.withDefaults()
+	return run(ctx, cfg, func(n *node) setupNode { return &sluiceNode{node: n} })
+}
+
+// Scenario runs the naive node (with the seed fix's figures beside it) and
+// the sluice node.
+func Scenario() demo.Scenario {
+	return demo.Scenario{
+		Name:    "peerstreams",
+		Seed:    "001",
+		Summary: "two paths check-then-open a peer's stream and orphan one; keyed.Once opens exactly one, and Forget never lets a reconnect run beside a setup",
+		Run: func(ctx context.Context) ([]demo.Result, error) {
+			cfg := Config{}.withDefaults()
+			naive, err := RunNaive(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			fix, err := RunSeedFix(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			sl, err := RunSluice(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return []demo.Result{naiveResult(naive, fix), sluiceResult(sl)}, nil
+		},
+	}
+}
+
+func naiveResult(r, fix Report) demo.Result {
+	res := demo.Result{
+		Scenario: "peerstreams",
+		Variant:  demo.Naive,
+		Metrics: []demo.Metric{
+			demo.M("peers", r.Peers),
+			demo.M("streams opened", r.Opened),
+			demo.M("orphaned streams", r.Orphans),
+			demo.M("peers opened twice", r.DoubleOpened),
+			demo.M("setups of one peer at once", max(r.Phase1Max, r.Phase2Max)),
+			demo.M("seed fix: orphaned streams", fix.Orphans),
+			demo.M("seed fix: reconnect setups at once", fix.Phase2Max),
+			demo.M("elapsed", r.Elapsed.Round(time.Millisecond)),
+		},
+	}
+	res.OK = r.Orphans > 0
+	if res.OK {
+		res.Verdict = fmt.Sprintf("%d streams orphaned: both paths passed the check before either registered", r.Orphans)
+		if fix.Phase2Max > 1 {
+			res.Verdict += fmt.Sprintf("; with the seed's lock fix a reconnect still ran %d setups at once", fix.Phase2Max)
+		}
+	} else {
+		res.Verdict = "the race did not show: no orphaned stream"
+	}
+	return res
+}
+
+func sluiceResult(r Report) demo.Result {
+	res := demo.Result{
+		Scenario: "peerstreams",
+		Variant:  demo.Sluice,
+		Metrics: []demo.Metric{
+			demo.M("peers", r.Peers),
+			demo.M("streams opened", r.Opened),
+			demo.M("orphaned streams", r.Orphans+r.ReconnectOrphans),
+			demo.M("setups of one peer at once", max(r.Phase1Max, r.Phase2Max)),
+			demo.M("entries after setup", r.EntriesAfterSetup),
+			demo.M("after disconnect", r.EntriesAfterDisconnect),
+			demo.M("after reconnect", r.EntriesAfterReconnect),
+			demo.M("at end", r.EntriesAtEnd),
+			demo.M("elapsed", r.Elapsed.Round(time.Millisecond)),
+		},
+	}
+	var failed []string
+	check := func(ok bool, what string) {
+		if !ok {
+			failed = append(failed, what)
+		}
+	}
+	check(r.Orphans == 0 && r.ReconnectOrphans == 0, "orphaned streams")
+	check(r.Opened == r.Peers && r.DoubleOpened == 0, "not exactly one stream per peer")
+	check(r.Registered == r.Peers && r.Reconnected == r.Peers, "a peer without a stream")
+	check(r.Phase1Max == 1 && r.Phase2Max == 1, "two setups of one peer at once")
+	check(r.EntriesAfterSetup == r.Peers && r.EntriesAfterDisconnect == 0 &&
+		r.EntriesAfterReconnect == r.Peers && r.EntriesAtEnd == 0, "entries did not follow the connected peers")
+	res.OK = len(failed) == 0
+	if res.OK {
+		res.Verdict = "one stream per peer, never two setups of a peer at once, entries freed on disconnect"
+	} else {
+		res.Verdict = fmt.Sprintf("failed: %v", failed)
+	}
+	return res
+}
+
+// ---- the fake transport ----
+
+var errConnClosed = errors.New("peerstreams: connection closed")
+
+type conn struct {
+	closed atomic.Bool
+}
+
+type stream struct {
+	peer int
+	conn *conn
+}
+
+// transport opens streams on the current connection to each peer. An open
+// is a network round trip: the caller yields while it is in flight (phase
+// 1), or waits until the test lets the network answer (phase 2, to hold a
+// setup in progress). An open whose connection closed meanwhile fails.
+type transport struct {
+	conns   []atomic.Pointer[conn]
+	opens   []atomic.Int32 // successful opens per peer, this phase
+	hold    atomic.Pointer[chan struct{}]
+	pending atomic.Int64 // opens in flight
+	opened  atomic.Int64 // successful opens, this phase
+}
+
+func newTransport(peers int) *transport {
+	t := &transport{
+		conns: make([]atomic.Pointer[conn], peers),
+		opens: make([]atomic.Int32, peers),
+	}
+	for p := range peers {
+		t.connect(p)
+	}
+	return t
+}
+
+func (t *transport) connect(peer int)    { t.conns[peer].Store(&conn{}) }
+func (t *transport) disconnect(peer int) { t.conns[peer].Load().closed.Store(true) }
+
+func (t *transport) openStream(ctx context.Context, peer int) (*stream, error) {
+	c := t.conns[peer].Load()
+	t.pending.Add(1)
+	defer t.pending.Add(-1)
+	// The yield between the caller's check and its register.
+	if h := t.hold.Load(); h != nil {
+		select {
+		case <-*h:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	} else {
+		runtime.Gosched()
+	}
+	if c.closed.Load() {
+		return nil, errConnClosed
+	}
+	t.opened.Add(1)
+	t.opens[peer].Add(1)
+	return &stream{peer: peer, conn: c}, nil
+}
+
+// resetCounts starts a phase's counts.
+func (t *transport) resetCounts() {
+	t.opened.Store(0)
+	for p := range t.opens {
+		t.opens[p].Store(0)
+	}
+}
+
+func (t *transport) doubleOpened() int {
+	n := 0
+	for p := range t.opens {
+		if t.opens[p].Load() > 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- the node ----
+
+// node is what all three variants share: the transport, the registry of
+// outbound streams (itself safe for concurrent use, as in the seed: the
+// bug is the check-then-act across the open, not the map), and the
+// tracker of setups in progress per peer.
+type node struct {
+	tr *transport
+
+	mu      sync.Mutex
+	out     map[int]*stream
+	orphans int
+
+	inSetup   []atomic.Int32
+	maxSetups atomic.Int32
+}
+
+func (n *node) hasOutbound(peer int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.out[peer] != nil
+}
+
+// register records s as peer's outbound stream. A stream it replaces is
+// orphaned: open, unused, and never closed.
+func (n *node) register(peer int, s *stream) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.out[peer] != nil {
+		n.orphans++
+	}
+	n.out[peer] = s
+}
+
+// dropOutbound closes and forgets peer's stream (disconnect).
+func (n *node) dropOutbound(peer int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.out, peer)
+}
+
+func (n *node) registered() (peers, orphans int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.out), n.orphans
+}
+
+// enterSetup records a setup of peer in progress and returns its end.
+func (n *node) enterSetup(peer int) (leave func()) {
+	c := n.inSetup[peer].Add(1)
+	for {
+		m := n.maxSetups.Load()
+		if c <= m || n.maxSetups.CompareAndSwap(m, c) {
+			break
+		}
+	}
+	return func() { n.inSetup[peer].Add(-1) }
+}
+
+// openAndRegister is the setup itself, common to all variants.
+func (n *node) openAndRegister(ctx context.Context, peer int) error {
+	defer n.enterSetup(peer)()
+	s, err := n.tr.openStream(ctx, peer)
+	if err != nil {
+		return err
+	}
+	n.register(peer, s)
+	return nil
+}
+
+type setupNode interface {
+	// setupOutbound is called by both the dial and the inbound path.
+	setupOutbound(ctx context.Context, peer int) error
+	// disconnect is the node's disconnect handler.
+	disconnect(peer int)
+	// entries counts the bookkeeping kept per peer.
+	entries() int
+	// reconnectsWaiting reports whether all n phase-2 reconnects have
+	// reached the point where they wait (for the network, or for the
+	// setup in progress).
+	reconnectsWaiting(n int) bool
+}
+
+// naiveNode: check, open, register. No lock.
+type naiveNode struct{ *node }
+
+func (n *naiveNode) setupOutbound(ctx context.Context, peer int) error {
+	if n.hasOutbound(peer) {
+		return nil
+	}
+	return n.openAndRegister(ctx, peer)
+}
+
+func (n *naiveNode) disconnect(peer int) { n.dropOutbound(peer) }
+func (n *naiveNode) entries() int        { return 0 }
+func (n *naiveNode) reconnectsWaiting(k int) bool {
+	return n.tr.pending.Load() >= int64(2*k)
+}
+
+// seedFixNode: the seed's fix, a per-peer lock around check-and-open,
+// deleted on disconnect.
+type seedFixNode struct {
+	*node
+	locksMu sync.Mutex
+	locks   map[int]*sync.Mutex
+}
+
+func (n *seedFixNode) setupOutbound(ctx context.Context, peer int) error {
+	n.locksMu.Lock()
+	l := n.locks[peer]
+	if l == nil {
+		l = new(sync.Mutex)
+		n.locks[peer] = l
+	}
+	n.locksMu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	if n.hasOutbound(peer) {
+		return nil
+	}
+	return n.openAndRegister(ctx, peer)
+}
+
+func (n *seedFixNode) disconnect(peer int) {
+	n.locksMu.Lock()
+	delete(n.locks, peer) // "lock entries are cleared on disconnect"
+	n.locksMu.Unlock()
+	n.dropOutbound(peer)
+}
+
+func (n *seedFixNode) entries() int {
+	n.locksMu.Lock()
+	defer n.locksMu.Unlock()
+	return len(n.locks)
+}
+
+func (n *seedFixNode) reconnectsWaiting(k int) bool {
+	return n.tr.pending.Load() >= int64(2*k)
+}
+
+// sluiceNode: the setup runs in a keyed.Once; disconnect forgets the peer.
+type sluiceNode struct {
+	*node
+	once keyed.Once[int]
+}
+
+func (n *sluiceNode) setupOutbound(ctx context.Context, peer int) error {
+	return n.once.Do(ctx, peer, func(ctx context.Context) error {
+		return n.openAndRegister(ctx, peer)
+	})
+}
+
+func (n *sluiceNode) disconnect(peer int) {
+	n.dropOutbound(peer)
+	n.once.Forget(peer)
+}
+
+func (n *sluiceNode) entries() int { return n.once.Len() }
+
+func (n *sluiceNode) reconnectsWaiting(k int) bool {
+	return n.once.Stats().Waiters >= k
+}
+
+// ---- the run ----
+
+func run(ctx context.Context, cfg Config, mk func(*node) setupNode) (Report, error) {
+	start := time.Now()
+	peers := cfg.Peers
+	tr := newTransport(peers)
+	base := &node{tr: tr, out: map[int]*stream{}, inSetup: make([]atomic.Int32, peers)}
+	n := mk(base)
+	rep := Report{Peers: peers}
+
+	// Phase 1: for every peer the dial path (after the handshake) and the
+	// inbound path (the peer's stream arrived) both set up the outbound
+	// stream.
+	var wg sync.WaitGroup
+	for p := range peers {
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = n.setupOutbound(ctx, p) }() // dial
+		go func() { defer wg.Done(); _ = n.setupOutbound(ctx, p) }() // inbound
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	rep.Opened = int(tr.opened.Load())
+	rep.DoubleOpened = tr.doubleOpened()
+	rep.Registered, rep.Orphans = base.registered()
+	rep.Phase1Max = int(base.maxSetups.Load())
+	rep.EntriesAfterSetup = n.entries()
+
+	for p := range peers {
+		tr.disconnect(p)
+		n.disconnect(p)
+		tr.connect(p)
+	}
+	rep.EntriesAfterDisconnect = n.entries()
+
+	// Phase 2: a setup is in flight for every peer, its open held in the
+	// network, when the peer disconnects and reconnects; the reconnect
+	// sets up again. Only then does the network answer: the first open
+	// fails (its connection closed), the reconnect's succeeds.
+	tr.resetCounts()
+	base.maxSetups.Store(0)
+	_, orphansBefore := base.registered()
+	hold := make(chan struct{})
+	tr.hold.Store(&hold)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			tr.hold.Store(nil)
+			close(hold)
+		}
+	}
+	defer release()
+	for p := range peers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.setupOutbound(ctx, p) }()
+	}
+	if err := waitUntil(ctx, func() bool { return tr.pending.Load() >= int64(peers) }); err != nil {
+		release()
+		wg.Wait()
+		return rep, fmt.Errorf("peerstreams: waiting for the first setups: %w", err)
+	}
+	for p := range peers {
+		tr.disconnect(p)
+		n.disconnect(p)
+		tr.connect(p)
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.setupOutbound(ctx, p) }() // reconnect
+	}
+	if err := waitUntil(ctx, func() bool { return n.reconnectsWaiting(peers) }); err != nil {
+		release()
+		wg.Wait()
+		return rep, fmt.Errorf("peerstreams: waiting for the reconnects: %w", err)
+	}
+	release()
+	wg.Wait()
+	var orphansAfter int
+	rep.Reconnected, orphansAfter = base.registered()
+	rep.ReconnectOrphans = orphansAfter - orphansBefore
+	rep.Phase2Max = int(base.maxSetups.Load())
+	rep.EntriesAfterReconnect = n.entries()
+
+	for p := range peers {
+		tr.disconnect(p)
+		n.disconnect(p)
+	}
+	rep.EntriesAtEnd = n.entries()
+	rep.Elapsed = time.Since(start)
+	return rep, ctx.Err()
+}
+
+// waitUntil re-checks cond on a short ticker until it holds or ctx ends.
+// It is used for states that have no event of their own (how many calls
+// are blocked somewhere); it blocks on the ticker, never sleeps.
+func waitUntil(ctx context.Context, cond func() bool) error {
+	if cond() {
+		return nil
+	}
+	tick := time.NewTicker(100 * time.Microsecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if cond() {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
