@@ -1,0 +1,138 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Cache is a validating cache with one fetch per key at a time (seed 003:
+// the pipeline cached user records fetched from an API, and had to stop
+// storing incomplete ones).
+//
+// Get returns the stored value for a key, or fetches it. A fetched value
+// is stored only if valid accepts it; an invalid one is still returned to
+// the callers that asked, and the next Get fetches again. Concurrent misses
+// for one key share one fetch: the first caller runs fetch on its own
+// goroutine with its own ctx, the others wait for its result (or their
+// ctx). If the first caller's ctx ends the fetch, each waiter whose ctx is
+// still live retries, in turn, as the new fetcher. Values stay until
+// Forget. Create it with [NewCache]; it is safe for concurrent use. Call
+// Get from Offload work, not from a handler: fetch blocks.
+type Cache[K comparable, V any] struct {
+	fetch func(context.Context, K) (V, error)
+	valid func(V) bool
+
+	mu     sync.Mutex
+	vals   map[K]V
+	flying map[K]*flight[V]
+	stats  CacheStats
+}
+
+type flight[V any] struct {
+	done chan struct{} // closed when v, err are set
+	v    V
+	err  error
+}
+
+// errPanicked is what waiters get when the fetch they waited for (or its
+// validation) panicked; the panic itself goes on up the fetching caller's
+// stack.
+var errPanicked = errors.New("loop: Cache fetch panicked")
+
+// CacheStats is a snapshot of a Cache.
+type CacheStats struct {
+	Entries  int // values stored
+	Fetching int // fetches in flight
+	Hits     uint64
+	Fetches  uint64 // fetches started
+	Shared   uint64 // misses that waited for another caller's fetch
+	Rejected uint64 // fetched values valid did not accept
+}
+
+// NewCache returns a cache that fetches missing values with fetch and
+// stores those that valid accepts. It panics if either is nil.
+func NewCache[K comparable, V any](fetch func(context.Context, K) (V, error), valid func(V) bool) *Cache[K, V] {
+	if fetch == nil || valid == nil {
+		panic("loop: NewCache with nil function")
+	}
+	return &Cache[K, V]{fetch: fetch, valid: valid, vals: map[K]V{}, flying: map[K]*flight[V]{}}
+}
+
+// Get returns k's value, fetching it if it is not stored. See [Cache].
+func (c *Cache[K, V]) Get(ctx context.Context, k K) (V, error) {
+	if ctx == nil {
+		panic("loop: Cache.Get with nil Context")
+	}
+	for {
+		c.mu.Lock()
+		if v, ok := c.vals[k]; ok {
+			c.stats.Hits++
+			c.mu.Unlock()
+			return v, nil
+		}
+		if f, ok := c.flying[k]; ok {
+			c.stats.Shared++
+			c.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				var zero V
+				return zero, ctx.Err()
+			}
+			if isCtxErr(f.err) && ctx.Err() == nil {
+				continue // the fetcher's ctx ended, not ours: fetch again
+			}
+			return f.v, f.err
+		}
+		f := &flight[V]{done: make(chan struct{}), err: errPanicked}
+		c.flying[k] = f
+		c.stats.Fetches++
+		c.mu.Unlock()
+		defer c.land(k, f) // also when fetch panics: waiters must not hang
+		f.v, f.err = c.fetch(ctx, k)
+		return f.v, f.err
+	}
+}
+
+// land ends a fetch: stores its value if valid, and wakes its waiters,
+// also when fetch or valid panicked (then waiters get errPanicked).
+func (c *Cache[K, V]) land(k K, f *flight[V]) {
+	store := false
+	defer func() {
+		c.mu.Lock()
+		delete(c.flying, k)
+		if store {
+			c.vals[k] = f.v
+		} else if f.err == nil {
+			c.stats.Rejected++
+		}
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	if f.err == nil {
+		f.err = errPanicked // until valid returns
+		store = c.valid(f.v)
+		f.err = nil
+	}
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Forget drops k's stored value, so the next Get fetches it again.
+func (c *Cache[K, V]) Forget(k K) {
+	c.mu.Lock()
+	delete(c.vals, k)
+	c.mu.Unlock()
+}
+
+// Stats returns a snapshot.
+func (c *Cache[K, V]) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Entries, s.Fetching = len(c.vals), len(c.flying)
+	return s
+}

@@ -1,0 +1,273 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"testing/synctest"
+)
+
+// The model: what a permit-attached queue must do, as plainly as possible.
+// The real queue is driven through the same random operations, one at a
+// time, with synctest.Wait between them so every goroutine (producers
+// blocked in Reserve) has settled; then both are compared.
+type qmodel struct {
+	capacity  int
+	reserved  []int // reservation ids held
+	queued    []int // values, oldest first
+	inProcess []int // item ids received, not Done
+	waiting   []int // blocked producer ids, oldest first
+	closed    bool
+}
+
+func (m *qmodel) used() int { return len(m.reserved) + len(m.queued) + len(m.inProcess) }
+
+// admit gives room to blocked producers, oldest first, while it is free.
+// It returns the ids admitted.
+func (m *qmodel) admit() []int {
+	var got []int
+	for len(m.waiting) > 0 && m.used() < m.capacity {
+		id := m.waiting[0]
+		m.waiting = m.waiting[1:]
+		m.reserved = append(m.reserved, id)
+		got = append(got, id)
+	}
+	return got
+}
+
+type producer struct {
+	cancel context.CancelFunc
+	res    chan result // receives the outcome of the blocked Reserve
+}
+
+type result struct {
+	r   Reservation[int]
+	err error
+}
+
+func TestModel(t *testing.T) {
+	seeds := 300
+	if testing.Short() {
+		seeds = 60
+	}
+	for seed := range seeds {
+		synctest.Test(t, func(t *testing.T) { runModel(t, uint64(seed)) })
+		if t.Failed() {
+			t.Fatalf("failed with seed %d", seed)
+		}
+	}
+}
+
+func runModel(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b9))
+	m := &qmodel{capacity: 1 + rng.IntN(4)}
+	q := New[int](m.capacity)
+	ctx := context.Background()
+
+	reservations := map[int]Reservation[int]{} // id -> the real one
+	items := map[int]Item[int]{}               // id -> the real one
+	var finished []Item[int]                   // Done already: must stay inert
+	producers := map[int]*producer{}
+	nextID, nextVal := 0, 0
+
+	// collect takes the results of the producers the model admitted.
+	collect := func(ids []int) {
+		for _, id := range ids {
+			p := producers[id]
+			select {
+			case res := <-p.res:
+				if res.err != nil {
+					t.Fatalf("seed %d: admitted producer %d got %v", seed, id, res.err)
+				}
+				reservations[id] = res.r
+				p.cancel()
+				delete(producers, id)
+			default:
+				t.Fatalf("seed %d: producer %d should have been admitted", seed, id)
+			}
+		}
+		// Nobody else may have been admitted.
+		for id, p := range producers {
+			if len(p.res) != 0 {
+				t.Fatalf("seed %d: producer %d admitted out of turn (waiting %v)", seed, id, m.waiting)
+			}
+		}
+	}
+	pick := func(ids []int) int { return ids[rng.IntN(len(ids))] }
+
+	for step := 0; step < 200; step++ {
+		switch op := rng.IntN(11); op {
+		case 0: // TryReserve
+			r, err := q.TryReserve()
+			switch {
+			case m.closed:
+				if !errors.Is(err, ErrClosed) {
+					t.Fatalf("seed %d step %d: TryReserve when closed: %v", seed, step, err)
+				}
+			case len(m.waiting) > 0 || m.used() == m.capacity:
+				if !errors.Is(err, ErrFull) {
+					t.Fatalf("seed %d step %d: TryReserve when full: %v", seed, step, err)
+				}
+			default:
+				if err != nil {
+					t.Fatalf("seed %d step %d: TryReserve: %v", seed, step, err)
+				}
+				id := nextID
+				nextID++
+				m.reserved = append(m.reserved, id)
+				reservations[id] = r
+			}
+		case 1, 2: // Reserve, blocking if need be
+			id := nextID
+			nextID++
+			pctx, cancel := context.WithCancel(ctx)
+			p := &producer{cancel: cancel, res: make(chan result, 1)}
+			go func() {
+				r, err := q.Reserve(pctx)
+				p.res <- result{r, err}
+			}()
+			synctest.Wait()
+			switch {
+			case m.closed:
+				res := <-p.res
+				if !errors.Is(res.err, ErrClosed) {
+					t.Fatalf("seed %d step %d: Reserve when closed: %v", seed, step, res.err)
+				}
+				cancel()
+			case len(m.waiting) > 0 || m.used() == m.capacity:
+				m.waiting = append(m.waiting, id)
+				producers[id] = p
+				collect(nil)
+			default:
+				m.reserved = append(m.reserved, id)
+				producers[id] = p
+				collect([]int{id})
+			}
+		case 3: // a waiting producer gives up
+			if len(m.waiting) == 0 {
+				continue
+			}
+			id := pick(m.waiting)
+			p := producers[id]
+			p.cancel()
+			synctest.Wait()
+			res := <-p.res
+			if !errors.Is(res.err, context.Canceled) {
+				t.Fatalf("seed %d step %d: cancelled producer: %v", seed, step, res.err)
+			}
+			delete(producers, id)
+			m.waiting = slices.DeleteFunc(m.waiting, func(x int) bool { return x == id })
+			collect(m.admit())
+		case 4, 5: // Send on a reservation
+			if len(m.reserved) == 0 {
+				continue
+			}
+			id := pick(m.reserved)
+			err := reservations[id].Send(nextVal)
+			m.reserved = slices.DeleteFunc(m.reserved, func(x int) bool { return x == id })
+			if m.closed {
+				if !errors.Is(err, ErrClosed) {
+					t.Fatalf("seed %d step %d: Send when closed: %v", seed, step, err)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("seed %d step %d: Send: %v", seed, step, err)
+				}
+				m.queued = append(m.queued, nextVal)
+			}
+			nextVal++
+			synctest.Wait()
+			collect(m.admit())
+		case 6: // Cancel a reservation, and a second Cancel that must be inert
+			if len(m.reserved) == 0 {
+				continue
+			}
+			id := pick(m.reserved)
+			if !reservations[id].Cancel() {
+				t.Fatalf("seed %d step %d: Cancel returned false", seed, step)
+			}
+			if reservations[id].Cancel() {
+				t.Fatalf("seed %d step %d: second Cancel returned true", seed, step)
+			}
+			m.reserved = slices.DeleteFunc(m.reserved, func(x int) bool { return x == id })
+			synctest.Wait()
+			collect(m.admit())
+		case 7, 8: // Recv
+			if len(m.queued) == 0 {
+				if m.closed {
+					if _, err := q.Recv(ctx); !errors.Is(err, ErrClosed) {
+						t.Fatalf("seed %d step %d: Recv when closed and drained: %v", seed, step, err)
+					}
+				} else if _, ok, err := q.TryRecv(); ok || err != nil {
+					t.Fatalf("seed %d step %d: TryRecv on empty: %v %v", seed, step, ok, err)
+				}
+				continue
+			}
+			it, err := q.Recv(ctx)
+			if err != nil || it.Value != m.queued[0] {
+				t.Fatalf("seed %d step %d: Recv = %d, %v; want %d", seed, step, it.Value, err, m.queued[0])
+			}
+			m.queued = m.queued[1:]
+			id := nextID
+			nextID++
+			items[id] = it
+			m.inProcess = append(m.inProcess, id)
+		case 9: // Done, and a stale Done that must be inert
+			if len(finished) > 0 && finished[rng.IntN(len(finished))].Done() {
+				t.Fatalf("seed %d step %d: stale Done returned true", seed, step)
+			}
+			if len(m.inProcess) == 0 {
+				continue
+			}
+			id := pick(m.inProcess)
+			if !items[id].Done() {
+				t.Fatalf("seed %d step %d: Done returned false", seed, step)
+			}
+			finished = append(finished, items[id])
+			delete(items, id)
+			m.inProcess = slices.DeleteFunc(m.inProcess, func(x int) bool { return x == id })
+			synctest.Wait()
+			collect(m.admit())
+		case 10: // Close, rarely
+			if rng.IntN(4) != 0 {
+				continue
+			}
+			q.Close()
+			synctest.Wait()
+			m.closed = true
+			for _, id := range m.waiting {
+				res := <-producers[id].res
+				if !errors.Is(res.err, ErrClosed) {
+					t.Fatalf("seed %d step %d: waiting producer after Close: %v", seed, step, res.err)
+				}
+				producers[id].cancel()
+				delete(producers, id)
+			}
+			m.waiting = nil
+		}
+
+		got := q.Stats()
+		want := Stats{
+			Capacity:  m.capacity,
+			Reserved:  len(m.reserved),
+			Queued:    len(m.queued),
+			InProcess: len(m.inProcess),
+			Waiting:   len(m.waiting),
+			Closed:    m.closed,
+		}
+		if got != want {
+			t.Fatalf("seed %d step %d: Stats = %+v, model %+v", seed, step, got, want)
+		}
+		if got.Reserved+got.Queued+got.InProcess > got.Capacity {
+			t.Fatalf("seed %d step %d: over capacity: %+v", seed, step, got)
+		}
+	}
+	// Tear down: release every waiting producer.
+	q.Close()
+	for _, p := range producers {
+		<-p.res
+		p.cancel()
+	}
+}

@@ -1,0 +1,350 @@
+// Package queue provides a bounded FIFO queue whose capacity is held by
+// permits that travel with the items.
+//
+// Use it between producers and a consumer that processes items after
+// taking them off the queue (a dispatcher that hands each request to a
+// handler, a loop that runs each message). The room an item takes is given
+// back when the consumer says the item is finished ([Item.Done]), not when
+// it is dequeued, so the capacity bounds everything accepted and not yet
+// finished: queued plus in process.
+//
+// This is seed 004's final design done once: there, a 256-slot channel and
+// a 64-permit semaphore were two overlapping backpressure mechanisms, and
+// the fix was to make the permit the only one and send it with the
+// message. Here a producer first reserves room ([Queue.Reserve], waiting
+// if need be), then sends ([Reservation.Send]); a send after a successful
+// reservation never fails for lack of room. [Queue.Put] does both.
+//
+// # Invariants
+//
+//   - reserved + queued + in process never exceeds the capacity: each of
+//     them holds one permit of a [sem.Semaphore] of that size.
+//   - Items are delivered in the order their sends completed (FIFO).
+//   - Producers waiting for room are admitted in arrival order (FIFO, the
+//     semaphore's order). [Queue.TryReserve] and [Queue.TryPut] never jump
+//     that queue: they fail while anyone waits.
+//   - A producer whose ctx ends while it waits holds nothing and does not
+//     block the producers behind it.
+//   - [Queue.Close] fails every waiting producer and every later
+//     reservation or send with [ErrClosed]. What was queued before Close
+//     is still delivered: [Queue.Recv] returns it, then [ErrClosed] once
+//     the queue is empty.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluice-go/sluice/sem"
+)
+
+// ErrClosed is returned by Reserve, Put and Send once the queue is closed,
+// and by Recv once the queue is closed and everything queued before Close
+// has been received.
+var ErrClosed = errors.New("queue: closed")
+
+// ErrFull is returned by TryReserve and TryPut when no room is free now,
+// or when other producers are already waiting for room (they go first).
+var ErrFull = errors.New("queue: full")
+
+// Queue is a bounded FIFO queue of T whose capacity is held by permits.
+// Create it with [New]; the zero value is not usable. All methods are safe
+// for concurrent use; any number of producers and consumers may share it.
+type Queue[T any] struct {
+	permits *sem.Semaphore
+	// ch stores the queued slots; it is storage, not a second
+	// backpressure mechanism: its buffer equals the capacity and every
+	// slot in it holds one permit, so a send on it never blocks.
+	ch chan *slot[T]
+
+	// mu orders sends against Close: a send holds it for reading while it
+	// checks closed and writes to ch, Close holds it for writing while it
+	// closes ch. So no send ever hits a closed channel, and nothing is
+	// queued after Recv has seen the end.
+	mu     sync.RWMutex
+	closed atomic.Bool
+
+	// inProcess counts items received and not yet Done. Reserved rooms
+	// are not counted separately (that would cost two more atomic adds
+	// per item): Stats derives them from the permits in use.
+	inProcess atomic.Int64
+
+	// free recycles slots, so a round trip does not allocate. It is per
+	// queue so that nothing crosses testing/synctest bubbles.
+	free sync.Pool
+}
+
+// A slot carries one item through the queue. Its generation says who owns
+// it, so that stale copies of a Reservation or Item (whose slot has since
+// been recycled) do nothing:
+//
+//	gen even, = r.gen    reserved: the Reservation with that gen owns it
+//	gen odd              sent: queued, or received and in process; the
+//	                     Item with that gen owns the permit
+//	gen even, > r.gen    finished (Done or Cancel) and back in the pool
+//
+// Every transition is a CAS from the owner's gen, so each one happens at
+// most once; the generation only grows, so a recycled slot never matches an
+// old copy.
+type slot[T any] struct {
+	gen atomic.Uint64
+	v   T
+}
+
+// New returns a queue that holds at most capacity items, queued and in
+// process together. It panics if capacity is not positive. The queue keeps
+// a buffer of capacity pointers.
+func New[T any](capacity int) *Queue[T] {
+	if capacity <= 0 {
+		panic(fmt.Sprintf("queue: New(%d): capacity must be positive", capacity))
+	}
+	q := &Queue[T]{
+		permits: sem.New(int64(capacity)),
+		ch:      make(chan *slot[T], capacity),
+	}
+	q.free.New = func() any { return new(slot[T]) }
+	return q
+}
+
+// Cap returns the capacity.
+func (q *Queue[T]) Cap() int { return cap(q.ch) }
+
+// Reservation is room for one item, held until it is sent or cancelled.
+// It is a small value; copies refer to the same room, and only the first
+// Send or Cancel across all copies takes effect.
+type Reservation[T any] struct {
+	q   *Queue[T]
+	s   *slot[T]
+	gen uint64
+}
+
+// Reserve waits until there is room for one item and returns it as a
+// [Reservation], which the caller must either Send or Cancel. Producers
+// wait in FIFO order. It returns ctx.Err() if ctx ends first (a ctx that is
+// already done fails at once) and [ErrClosed] if the queue is or becomes
+// closed; then it holds nothing. It panics if ctx is nil.
+func (q *Queue[T]) Reserve(ctx context.Context) (Reservation[T], error) {
+	if ctx == nil {
+		panic("queue: Reserve with nil Context")
+	}
+	if err := q.permits.Acquire(ctx, 1); err != nil {
+		if errors.Is(err, sem.ErrClosed) {
+			err = ErrClosed
+		}
+		return Reservation[T]{}, err
+	}
+	return q.reserved1(), nil
+}
+
+// TryReserve reserves room for one item if it is free now and nobody is
+// waiting for room; otherwise it returns [ErrFull], or [ErrClosed] once the
+// queue is closed. It never blocks.
+func (q *Queue[T]) TryReserve() (Reservation[T], error) {
+	if !q.permits.TryAcquire(1) {
+		if q.closed.Load() {
+			return Reservation[T]{}, ErrClosed
+		}
+		return Reservation[T]{}, ErrFull
+	}
+	return q.reserved1(), nil
+}
+
+// reserved1 turns a permit just acquired into a Reservation.
+func (q *Queue[T]) reserved1() Reservation[T] {
+	s := q.free.Get().(*slot[T])
+	return Reservation[T]{q: q, s: s, gen: s.gen.Load()}
+}
+
+// Send queues v in the reserved room. It never fails for lack of room. It
+// returns [ErrClosed] if the queue was closed since the reservation; the
+// room is then given back and v is dropped. It panics on a zero
+// Reservation or one already sent or cancelled.
+func (r Reservation[T]) Send(v T) error {
+	if r.s == nil {
+		panic("queue: Send on a zero Reservation")
+	}
+	// The CAS makes the slot ours alone: no copy of this Reservation can
+	// Send or Cancel it again, and no Item refers to this generation until
+	// a consumer receives the slot. So writing v needs no lock; the channel
+	// send publishes it to the consumer.
+	if !r.s.gen.CompareAndSwap(r.gen, r.gen+1) {
+		panic("queue: Send on a Reservation already sent or cancelled")
+	}
+	q := r.q
+	r.s.v = v
+	q.mu.RLock()
+	if q.closed.Load() {
+		q.mu.RUnlock()
+		var zero T
+		r.s.v = zero
+		r.s.gen.Store(r.gen + 2)
+		q.free.Put(r.s)
+		q.permits.Release(1)
+		return ErrClosed
+	}
+	q.ch <- r.s // never blocks: len(ch) < permits in use <= cap(ch)
+	q.mu.RUnlock()
+	return nil
+}
+
+// Cancel gives the reserved room back without sending. It reports whether
+// it did: only the first Send or Cancel of a Reservation takes effect, and
+// Cancel on a zero Reservation returns false. Calling it after Send is a
+// harmless no-op, so `defer r.Cancel()` is a fine way to never leak room.
+func (r Reservation[T]) Cancel() bool {
+	if r.s == nil || !r.s.gen.CompareAndSwap(r.gen, r.gen+2) {
+		return false
+	}
+	q := r.q
+	q.free.Put(r.s)
+	q.permits.Release(1)
+	return true
+}
+
+// Put reserves room for v, waiting like [Queue.Reserve], and sends it.
+func (q *Queue[T]) Put(ctx context.Context, v T) error {
+	r, err := q.Reserve(ctx)
+	if err != nil {
+		return err
+	}
+	return r.Send(v)
+}
+
+// TryPut queues v if room is free now, like [Queue.TryReserve]; it
+// returns [ErrFull] or [ErrClosed] otherwise. It never blocks.
+func (q *Queue[T]) TryPut(v T) error {
+	r, err := q.TryReserve()
+	if err != nil {
+		return err
+	}
+	return r.Send(v)
+}
+
+// Item is one received item. It holds its room in the queue until Done is
+// called; call Done exactly when the item is finished (processed, or
+// handed off and forgotten), or the room is never given back. An Item is a
+// small value; copies share the one permit.
+type Item[T any] struct {
+	Value T
+
+	q   *Queue[T]
+	s   *slot[T]
+	gen uint64
+}
+
+// Done gives the item's room back. It reports whether it did: only the
+// first Done of an item (across its copies) does; later calls return
+// false. Done on a zero Item returns false. It may be called after Close.
+func (it Item[T]) Done() bool {
+	if it.s == nil || !it.s.gen.CompareAndSwap(it.gen, it.gen+1) {
+		return false
+	}
+	q := it.q
+	q.inProcess.Add(-1)
+	q.free.Put(it.s)
+	q.permits.Release(1)
+	return true
+}
+
+// Recv waits for the oldest queued item and returns it. The item keeps its
+// room until [Item.Done]. Recv returns ctx.Err() if ctx ends first (a ctx
+// that is already done fails at once), and [ErrClosed] once the queue is
+// closed and every item queued before Close has been received. Several
+// consumers may call Recv at once; each item goes to one of them. It
+// panics if ctx is nil.
+func (q *Queue[T]) Recv(ctx context.Context) (Item[T], error) {
+	if ctx == nil {
+		panic("queue: Recv with nil Context")
+	}
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			return Item[T]{}, ctx.Err()
+		default:
+		}
+		select {
+		case s, ok := <-q.ch:
+			return q.received(s, ok)
+		case <-done:
+			return Item[T]{}, ctx.Err()
+		}
+	}
+	s, ok := <-q.ch
+	return q.received(s, ok)
+}
+
+// TryRecv returns the oldest queued item if there is one now. Otherwise
+// it returns ok == false and err == nil, or [ErrClosed] once the queue is
+// closed and drained. It never blocks.
+func (q *Queue[T]) TryRecv() (it Item[T], ok bool, err error) {
+	select {
+	case s, open := <-q.ch:
+		it, err = q.received(s, open)
+		return it, err == nil, err
+	default:
+		return Item[T]{}, false, nil
+	}
+}
+
+func (q *Queue[T]) received(s *slot[T], ok bool) (Item[T], error) {
+	if !ok {
+		return Item[T]{}, ErrClosed
+	}
+	q.inProcess.Add(1)
+	// The slot stays ours (odd gen) until Done; take the value out now so
+	// the recycled slot does not keep it alive.
+	it := Item[T]{Value: s.v, q: q, s: s, gen: s.gen.Load()}
+	var zero T
+	s.v = zero
+	return it, nil
+}
+
+// Close closes the queue: every producer waiting in Reserve or Put fails
+// at once with [ErrClosed], as do later reservations and sends, including
+// sends on reservations made before Close (their room is given back).
+// Items already queued stay queued: consumers receive them, then
+// [ErrClosed]. Items not yet Done keep their room until they are; Done
+// works after Close. Close is idempotent.
+func (q *Queue[T]) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed.Load() {
+		return
+	}
+	q.closed.Store(true)
+	close(q.ch)
+	q.permits.Close()
+}
+
+// Stats is a snapshot of a queue.
+type Stats struct {
+	Capacity  int
+	Reserved  int // reservations not yet sent or cancelled
+	Queued    int // sent, not yet received
+	InProcess int // received, not yet Done
+	Waiting   int // producers blocked in Reserve or Put
+	Closed    bool
+}
+
+// Stats returns a snapshot. Each field is exact when read, but they are
+// read one after another, so while producers and consumers are active the
+// sum Reserved+Queued+InProcess may be off by the items moving between
+// states at that moment. When nothing moves it is exact, and it never
+// exceeds Capacity in the queue itself.
+func (q *Queue[T]) Stats() Stats {
+	closed := q.closed.Load()
+	ss := q.permits.Stats()
+	queued := len(q.ch)
+	inProcess := int(q.inProcess.Load())
+	return Stats{
+		Capacity:  cap(q.ch),
+		Reserved:  max(0, int(ss.InUse)-queued-inProcess),
+		Queued:    queued,
+		InProcess: inProcess,
+		Waiting:   int(ss.Waiters),
+		Closed:    closed,
+	}
+}
