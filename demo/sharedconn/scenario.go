@@ -1,0 +1,280 @@
+// Package sharedconn reproduces seed 000: a validator's handler goroutines
+// and its forward loop share one websocket that allows one Recv at a time.
+// Every path takes the lock beside it except one, the source-balance check
+// of a swap reservation, which believed it used a separate connection;
+// for a TAO source it did not, and recv calls collided.
+//
+// The naive variant is that code. The sluice variant reaches the websocket
+// only through a guard.Access made Serial once, where the connection is
+// made; each chain provider holds the Access for its own client, so the
+// balance check cannot skip the rule, and the BTC provider's HTTP client,
+// behind a Concurrent Access, never waits behind the websocket.
+package sharedconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-go/sluice/demo"
+)
+
+// Config sizes a run. Zero fields take the defaults.
+type Config struct {
+	Handlers  int           // handler goroutines (default 8)
+	Ops       int           // handler operations in all (default 10,000)
+	HTTPCalls int           // concurrent BTC balance checks (default 8)
+	HTTPDelay time.Duration // how long the HTTP API takes (default 300 ms)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Handlers <= 0 {
+		c.Handlers = 8
+	}
+	if c.Ops <= 0 {
+		c.Ops = 10_000
+	}
+	if c.HTTPCalls <= 0 {
+		c.HTTPCalls = 8
+	}
+	if c.HTTPDelay <= 0 {
+		c.HTTPDelay = 300 * time.Millisecond
+	}
+	return c
+}
+
+// Report is what one variant did.
+type Report struct {
+	Variant string
+
+	// Phase 1: Handlers goroutines run Ops operations in all (every fourth
+	// a TAO swap reservation with its balance check, the rest miner
+	// activations), while the forward loop refreshes its bounds.
+	Ops        int   // handler operations run
+	FailedOps  int64 // of those, failed (with ErrRecvCollision)
+	WSCalls    int64 // websocket queries made, forward loop included
+	LoopCalls  int64 // of those, by the forward loop
+	Collisions int64 // queries that failed because another was in Recv
+	PeakInRecv int32 // most goroutines inside Recv at once
+
+	// Phase 2: while one caller holds the websocket, HTTPCalls BTC
+	// balance checks run at once.
+	HTTPCalls       int
+	HTTPDelay       time.Duration // per call, at the server
+	HTTPWall        time.Duration // for all of them
+	HTTPWhileWSHeld bool          // all finished while the websocket was held
+}
+
+// HTTPSerial is how long the HTTP checks would take one after another.
+func (r Report) HTTPSerial() time.Duration { return time.Duration(r.HTTPCalls) * r.HTTPDelay }
+
+// validator is what both variants offer the workload.
+type validator interface {
+	handleSwapReserve(ctx context.Context, from, addr string) error
+	handleMinerActivate(ctx context.Context, hotkey string) error
+	forwardStep(ctx context.Context) error
+	holdWS(ctx context.Context, held, release chan struct{}) error
+	balance(ctx context.Context, from, addr string) (int, error)
+}
+
+func (v *naiveValidator) balance(ctx context.Context, from, addr string) (int, error) {
+	return v.providers[from].GetBalance(ctx, addr)
+}
+
+func (v *sluiceValidator) balance(ctx context.Context, from, addr string) (int, error) {
+	return v.providers[from].GetBalance(ctx, addr)
+}
+
+// RunNaive runs the workload against the naive validator.
+func RunNaive(ctx context.Context, cfg Config) (Report, error) {
+	return run(ctx, cfg.withDefaults(), demo.Naive, func(ws *WSConn, api *esplora) validator {
+		return newNaive(ws, api)
+	})
+}
+
+// RunSluice runs the workload against the sluice validator.
+func RunSluice(ctx context.Context, cfg Config) (Report, error) {
+	return run(ctx, cfg.withDefaults(), demo.Sluice, func(ws *WSConn, api *esplora) validator {
+		return newSluice(ws, api)
+	})
+}
+
+func run(ctx context.Context, cfg Config, variant string, mk func(*WSConn, *esplora) validator) (Report, error) {
+	ws := &WSConn{}
+	api := newEsplora(cfg.HTTPDelay)
+	defer api.close()
+	v := mk(ws, api)
+	r := Report{Variant: variant, Ops: cfg.Ops, HTTPCalls: cfg.HTTPCalls, HTTPDelay: cfg.HTTPDelay}
+
+	// Phase 1.
+	var failed atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	fatal := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	count := func(err error) {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrRecvCollision):
+			failed.Add(1)
+		default:
+			fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var loopCalls atomic.Int64
+	var loop sync.WaitGroup
+	loop.Add(1)
+	go func() {
+		defer loop.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			loopCalls.Add(1)
+			if err := v.forwardStep(ctx); err != nil && !errors.Is(err, ErrRecvCollision) {
+				fatal(err)
+				return
+			}
+		}
+	}()
+	var handlers sync.WaitGroup
+	for h := range cfg.Handlers {
+		n := cfg.Ops / cfg.Handlers
+		if h < cfg.Ops%cfg.Handlers {
+			n++
+		}
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			for j := range n {
+				if ctx.Err() != nil {
+					return
+				}
+				if (h+j)%4 == 0 {
+					count(v.handleSwapReserve(ctx, "tao", addr(j)))
+				} else {
+					count(v.handleMinerActivate(ctx, addr(j)))
+				}
+			}
+		}()
+	}
+	handlers.Wait()
+	close(stop)
+	loop.Wait()
+	if firstErr != nil {
+		return r, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	r.FailedOps = failed.Load()
+	r.WSCalls, r.LoopCalls = ws.Calls(), loopCalls.Load()
+	r.Collisions, r.PeakInRecv = ws.Collisions(), ws.PeakInRecv()
+
+	// Phase 2: hold the websocket (a long forward step) and run the BTC
+	// checks meanwhile. If they needed the websocket they would wait for
+	// it until their deadline; they must all finish while it is held.
+	hctx, cancel := context.WithTimeout(ctx, 10*cfg.HTTPDelay+5*time.Second)
+	defer cancel()
+	held, release := make(chan struct{}), make(chan struct{})
+	holdErr := make(chan error, 1)
+	go func() { holdErr <- v.holdWS(hctx, held, release) }()
+	select {
+	case <-held:
+	case err := <-holdErr:
+		return r, fmt.Errorf("sharedconn: holding the websocket: %v", err)
+	}
+	start := time.Now()
+	errs := make([]error, cfg.HTTPCalls)
+	var checks sync.WaitGroup
+	for i := range cfg.HTTPCalls {
+		checks.Add(1)
+		go func() {
+			defer checks.Done()
+			_, errs[i] = v.balance(hctx, "btc", addr(i))
+		}()
+	}
+	checks.Wait()
+	r.HTTPWall = time.Since(start)
+	r.HTTPWhileWSHeld = true
+	for _, err := range errs {
+		if err != nil {
+			r.HTTPWhileWSHeld = false
+		}
+	}
+	close(release)
+	if err := <-holdErr; err != nil {
+		return r, fmt.Errorf("sharedconn: holding the websocket: %v", err)
+	}
+	return r, ctx.Err()
+}
+
+// Check says whether the report shows what its variant should: the naive
+// one at least one recv collision; the sluice one none, no failed
+// operation, one goroutine in Recv at most, and BTC checks that overlap
+// (wall time under half of one after another) and never waited for the
+// websocket.
+func (r Report) Check() (ok bool, verdict string) {
+	if r.Variant == demo.Naive {
+		if r.Collisions == 0 {
+			return false, "no recv collision: the naive run did not show the failure"
+		}
+		return true, fmt.Sprintf("%d recv collisions in %d websocket calls: the balance check skipped the lock", r.Collisions, r.WSCalls)
+	}
+	switch {
+	case r.Collisions != 0 || r.FailedOps != 0 || r.PeakInRecv > 1:
+		return false, fmt.Sprintf("%d collisions, %d failed ops, peak %d in recv", r.Collisions, r.FailedOps, r.PeakInRecv)
+	case !r.HTTPWhileWSHeld:
+		return false, "a BTC check failed or waited for the websocket"
+	case r.HTTPWall >= r.HTTPSerial()/2:
+		return false, fmt.Sprintf("BTC checks did not overlap: %v for %d, one after another takes %v", r.HTTPWall.Round(time.Millisecond), r.HTTPCalls, r.HTTPSerial())
+	}
+	return true, fmt.Sprintf("0 collisions in %d websocket calls; %d BTC checks overlapped (%v, not %v) while the websocket was held",
+		r.WSCalls, r.HTTPCalls, r.HTTPWall.Round(time.Millisecond), r.HTTPSerial())
+}
+
+func (r Report) result() demo.Result {
+	ok, verdict := r.Check()
+	return demo.Result{
+		Scenario: "sharedconn",
+		Variant:  r.Variant,
+		Metrics: []demo.Metric{
+			demo.M("handler ops", r.Ops),
+			demo.M("websocket calls", r.WSCalls),
+			demo.M("recv collisions", r.Collisions),
+			demo.M("failed ops", r.FailedOps),
+			demo.M("peak in recv", r.PeakInRecv),
+			demo.M("BTC checks", r.HTTPCalls),
+			demo.M("BTC wall", r.HTTPWall.Round(time.Millisecond)),
+			demo.M("BTC one by one", r.HTTPSerial()),
+			demo.M("BTC done while ws held", r.HTTPWhileWSHeld),
+		},
+		OK:      ok,
+		Verdict: verdict,
+	}
+}
+
+// Scenario is seed 000 for the sluice command.
+func Scenario() demo.Scenario {
+	return demo.Scenario{
+		Name:    "sharedconn",
+		Seed:    "000",
+		Summary: "one path called a shared websocket outside its lock and recv collided; guard.Access (Serial / Concurrent) leaves no path to forget",
+		Run: func(ctx context.Context) ([]demo.Result, error) {
+			naive, err := RunNaive(ctx, Config{})
+			if err != nil {
+				return nil, err
+			}
+			sluice, err := RunSluice(ctx, Config{})
+			if err != nil {
+				return nil, err
+			}
+			return []demo.Result{naive.result(), sluice.result()}, nil
+		},
+	}
+}

@@ -1,0 +1,120 @@
+package guard
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// Access is how callers use a client that may or may not be safe for
+// concurrent use: a websocket that allows one reader at a time, an HTTP
+// client that allows any number. Callers cannot tell which, and need not:
+// they always go through Do, and the provider that owns the client decides
+// once, when it builds the Access, with [Serial] or [Concurrent].
+//
+// Several users of one connection share one Access. That is the point: a
+// lock that every path must remember to take is forgotten by the next path
+// written (seed 000: a balance check called the shared websocket outside
+// the lock every other path took, and recv calls collided). A client
+// reachable only through its Access cannot be called without the rule its
+// provider chose.
+//
+// The client passed to fn is valid only until fn returns: keep it out of
+// goroutines and structs that outlive the call.
+type Access[T any] interface {
+	// Do calls fn with the client, under the provider's rule, and returns
+	// fn's error. It returns ctx.Err() without calling fn if ctx is done
+	// first (also when it is already done), and panics if ctx or fn is nil.
+	Do(ctx context.Context, fn func(ctx context.Context, c T) error) error
+	// Stats returns a snapshot of the calls in and waiting for the client.
+	Stats() AccessStats
+}
+
+// AccessStats is a snapshot of an [Access].
+type AccessStats struct {
+	Serial    bool   // built by Serial: one call at a time
+	InFlight  int    // calls inside fn now (nested Serial calls not counted)
+	Waiting   int    // Serial: calls queued for the client now
+	Contended uint64 // Serial: calls so far that had to queue
+	Cancelled uint64 // Serial: queued calls so far whose context ended first
+}
+
+// Serial returns an Access that lets one call use c at a time: for a
+// client that is not safe for concurrent use.
+//
+// It keeps the rules of [Value]: waiters are woken oldest first, with the
+// same bounded barging as sync.Mutex (see Value's fairness); a waiter whose context
+// ends leaves without delaying the others; and a Do made with the context
+// passed to fn (a nested call, say a helper that takes the Access and the
+// ctx) runs inline instead of deadlocking. A nested Do with an unrelated
+// context is not recognised and waits for itself until that context ends,
+// so pass the callback's ctx down, and hand other goroutines [Detach](ctx).
+func Serial[T any](c T) Access[T] {
+	return &serial[T]{c: c}
+}
+
+type serial[T any] struct {
+	l lock
+	c T
+}
+
+func (s *serial[T]) Do(ctx context.Context, fn func(ctx context.Context, c T) error) error {
+	if ctx == nil || fn == nil {
+		badCall("Access.Do", ctx == nil)
+	}
+	h := s.l.tryFast(ctx)
+	if h == nil {
+		var err error
+		if h, err = s.l.acquireSlow(ctx); h == nil {
+			if err != nil {
+				return err
+			}
+			return fn(ctx, s.c) // nested: inline
+		}
+	}
+	defer s.l.release(h)
+	return fn(h, s.c)
+}
+
+func (s *serial[T]) Stats() AccessStats {
+	st := s.l.stats()
+	in := 0
+	if st.Held {
+		in = 1
+	}
+	return AccessStats{
+		Serial:    true,
+		InFlight:  in,
+		Waiting:   st.Waiting,
+		Contended: st.Contended,
+		Cancelled: st.Cancelled,
+	}
+}
+
+// Concurrent returns an Access that adds no lock: every call runs fn at
+// once, alongside any others. Use it for a client that is safe for
+// concurrent use (net/http.Client, a connection pool), so that a slow call
+// never waits behind another. fn gets ctx unchanged.
+func Concurrent[T any](c T) Access[T] {
+	return &concurrent[T]{c: c}
+}
+
+type concurrent[T any] struct {
+	inFlight atomic.Int64
+	c        T
+}
+
+func (a *concurrent[T]) Do(ctx context.Context, fn func(ctx context.Context, c T) error) error {
+	if ctx == nil || fn == nil {
+		badCall("Access.Do", ctx == nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
+	return fn(ctx, a.c)
+}
+
+func (a *concurrent[T]) Stats() AccessStats {
+	return AccessStats{InFlight: int(a.inFlight.Load())}
+}

@@ -1,0 +1,112 @@
+package guard
+
+import "context"
+
+// RWStats is a snapshot of an [RW]'s lock.
+type RWStats struct {
+	Readers        int  // Read callbacks running now (nested ones not counted)
+	Writing        bool // a Write callback is running now
+	WaitingReaders int  // Read calls queued now
+	WaitingWriters int  // Write calls queued now
+	Closed         bool
+}
+
+// RW holds a value of type T behind a readers-writer lock: any number of
+// [RW.Read] callbacks at once, or one [RW.Write] callback alone. Create it
+// with [NewRW]; the zero value is ready too, holding T's zero value. An RW
+// must not be copied after first use.
+//
+// # Invariants
+//
+//   - While a Write callback runs, no other callback runs (nested calls
+//     aside, see below).
+//   - Read callbacks get the same pointer and may run at the same time:
+//     they must only read through it. As with [Value], the pointer is valid
+//     only until the callback returns and must not escape it.
+//   - Fairness: strict FIFO over one queue of readers and writers. A Read
+//     runs at once only when no writer holds and nobody is queued; a
+//     waiting Write therefore blocks every later Read, and is never
+//     starved by a stream of readers. When a Write ends, the readers at
+//     the head of the queue are admitted together, up to the next writer.
+//   - A waiter whose context ends returns ctx.Err() without running its
+//     callback; if it was a writer at the head, the readers behind it are
+//     admitted at once.
+//   - A callback that panics releases its lock; the panic continues.
+//
+// # Nested calls
+//
+// As with [Value], the context passed to a callback carries the hold, and
+// a call made with it (or a context derived from it) is nested:
+//
+//   - Read inside Read or Write, and Write inside Write: runs inline at
+//     once. (A nested Read inside a Write sees the writer's changes.)
+//   - Write inside Read: returns [ErrUpgrade] at once. A read lock cannot
+//     be upgraded; take the Write first, or finish the Read and then Write
+//     (re-checking what you read).
+//
+// A nested call made with an unrelated context is not recognised: a Write
+// inside a Read, or anything inside a Write, then waits for itself until
+// its context ends; a Read inside a Read waits too as soon as a writer is
+// queued. Pass the callback's ctx down, and give other goroutines
+// [Detach](ctx), never the callback's ctx itself.
+type RW[T any] struct {
+	l rwLock
+	v T
+}
+
+// NewRW returns an RW holding v.
+func NewRW[T any](v T) *RW[T] {
+	return &RW[T]{v: v}
+}
+
+// Read waits for a shared hold, then calls fn with a context carrying it
+// and a pointer to the value, and returns fn's error. fn must not modify
+// the value. Errors and nesting are as for [RW.Write]; a nested Read
+// always runs inline. It panics if ctx or fn is nil.
+func (g *RW[T]) Read(ctx context.Context, fn func(ctx context.Context, v *T) error) error {
+	if ctx == nil {
+		panic("guard: RW.Read with nil Context")
+	}
+	if fn == nil {
+		panic("guard: RW.Read with nil func")
+	}
+	return g.do(ctx, false, fn)
+}
+
+// Write waits for the exclusive hold, then calls fn with a context
+// carrying it and a pointer to the value, and returns fn's error. It
+// returns without calling fn if ctx is done before the hold is granted
+// (ctx.Err(), also when ctx is already done), if the RW is closed
+// ([ErrClosed]), or if ctx is a Read callback's context ([ErrUpgrade]).
+// Nested inside a Write it runs fn at once, even after Close. It panics if
+// ctx or fn is nil.
+func (g *RW[T]) Write(ctx context.Context, fn func(ctx context.Context, v *T) error) error {
+	if ctx == nil {
+		panic("guard: RW.Write with nil Context")
+	}
+	if fn == nil {
+		panic("guard: RW.Write with nil func")
+	}
+	return g.do(ctx, true, fn)
+}
+
+func (g *RW[T]) do(ctx context.Context, write bool, fn func(ctx context.Context, v *T) error) error {
+	h, inline, err := g.l.acquire(ctx, write)
+	if err != nil {
+		return err
+	}
+	if inline {
+		return fn(ctx, &g.v)
+	}
+	defer g.l.release(h)
+	return fn(h, &g.v)
+}
+
+// Close fails every queued Read and Write, and every later one, with
+// [ErrClosed]. Callbacks already running keep their holds until they
+// return, and nested calls inside them still run. Close is idempotent and
+// does not wait.
+func (g *RW[T]) Close() { g.l.close() }
+
+// Stats returns a snapshot of the lock, read under its internal mutex.
+func (g *RW[T]) Stats() RWStats { return g.l.stats() }

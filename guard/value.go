@@ -1,0 +1,121 @@
+package guard
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrClosed is returned by Do, Read and Write once the guard is closed.
+var ErrClosed = errors.New("guard: closed")
+
+// ErrUpgrade is returned by [RW.Write] called with the context of one of
+// the same RW's Read callbacks: the read lock cannot be upgraded to the
+// write lock (two readers upgrading would wait for each other forever), so
+// the call fails at once instead of deadlocking.
+var ErrUpgrade = errors.New("guard: Write inside a Read of the same RW cannot upgrade the read lock")
+
+// Stats is a snapshot of a [Value]'s (or a [Serial] access's) lock.
+type Stats struct {
+	Held      bool   // a callback holds the lock now
+	Waiting   int    // callers queued for the lock now
+	Contended uint64 // calls so far that had to queue
+	Cancelled uint64 // queued calls so far whose context ended first
+	Closed    bool
+}
+
+// Value holds a value of type T that is reachable only inside [Value.Do],
+// while Do holds the value's lock. Create it with [New]; the zero value is
+// ready too, holding T's zero value. A Value must not be copied after
+// first use.
+//
+// # Invariants
+//
+//   - At most one callback runs at a time, except nested calls (below),
+//     which run inside the callback that holds the lock.
+//   - The pointer passed to the callback is valid only until it returns:
+//     do not keep it, return it, or hand it to another goroutine. Copy out
+//     what you need instead. (Go cannot enforce this; the race detector
+//     usually catches a violation.)
+//   - Fairness: waiters queue in arrival order and are woken one at a
+//     time, oldest first; they never overtake each other. As with
+//     sync.Mutex, a caller arriving just as the lock comes free may take
+//     it ahead of the woken waiter (that keeps a busy lock fast: a strict
+//     hand-off costs a goroutine wake-up per call). Once the oldest waiter
+//     has been queued for 1 ms and loses such a race, the lock switches to
+//     hand-off: each release passes it straight to the oldest waiter and
+//     newcomers queue, until the queue drains. No waiter starves.
+//   - A waiter whose context ends returns ctx.Err() without running its
+//     callback, and never delays the waiters behind it.
+//   - A callback that panics releases the lock; the panic continues.
+//
+// # Nested calls
+//
+// Go's mutexes are not re-entrant, so a callback that calls Do on the same
+// Value again would wait for itself forever. Value recognises a nested call
+// by its context: the context passed to the callback carries a token for
+// this hold, and a Do made with that context (or one derived from it, say
+// with a timeout) runs its callback at once, inline, on the same value.
+//
+// A nested Do made with any other context (the outer function's ctx,
+// context.Background()) cannot be recognised and still deadlocks, or
+// returns ctx.Err() when that context ends. To avoid it, pass the
+// callback's ctx down to everything the callback calls. Conversely, do not
+// hand the callback's ctx to another goroutine (or keep it past the
+// callback): that goroutine's calls would run inline, without the lock.
+// Hand it [Detach](ctx) instead.
+type Value[T any] struct {
+	l lock
+	v T
+}
+
+// New returns a Value holding v.
+func New[T any](v T) *Value[T] {
+	return &Value[T]{v: v}
+}
+
+// Do waits for the lock, then calls fn with a context carrying the hold
+// and a pointer to the value, and returns fn's error. It returns without
+// calling fn if ctx is done before the lock is granted (ctx.Err()) or the
+// Value is closed ([ErrClosed]); a ctx that is already done fails even if
+// the lock is free. A nested call (see the type's doc) runs fn at once,
+// with ctx, even after Close (unless ctx is done). Do panics if ctx or fn
+// is nil.
+//
+// Do allocates nothing when called with the same context as the last call
+// that took this Value's lock (a loop, one request's calls,
+// context.Background()): the context passed to fn is then reused. Another
+// context costs one small allocation, and the Value keeps a reference to
+// the last context until the next one replaces it.
+func (g *Value[T]) Do(ctx context.Context, fn func(ctx context.Context, v *T) error) error {
+	if ctx == nil || fn == nil {
+		badCall("Value.Do", ctx == nil)
+	}
+	h := g.l.tryFast(ctx) // inlined: the uncontended case makes no call
+	if h == nil {
+		var err error
+		if h, err = g.l.acquireSlow(ctx); h == nil {
+			if err != nil {
+				return err
+			}
+			return fn(ctx, &g.v) // nested: inline, the hold is ctx's
+		}
+	}
+	defer g.l.release(h)
+	return fn(h, &g.v)
+}
+
+// Close fails every queued Do and every later Do with [ErrClosed]. A
+// callback already running keeps the lock until it returns, and nested
+// calls inside it still run. Close is idempotent and does not wait.
+func (g *Value[T]) Close() { g.l.close() }
+
+// Stats returns a snapshot of the lock, read under its internal mutex.
+func (g *Value[T]) Stats() Stats { return g.l.stats() }
+
+// badCall panics for a nil context or callback, naming the method.
+func badCall(method string, nilCtx bool) {
+	if nilCtx {
+		panic("guard: " + method + " with nil Context")
+	}
+	panic("guard: " + method + " with nil func")
+}
