@@ -1,0 +1,136 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// mlNode stands in for the local ML node the validator replays inferences
+// against: a real HTTP server on 127.0.0.1 (net/http/httptest). Most
+// requests answer after Work; every HangEvery-th item hangs until its
+// request's context ends, which for a client without a deadline is when
+// the connection is closed, i.e. never, unless someone cleans up.
+type mlNode struct {
+	srv       *httptest.Server
+	work      time.Duration
+	hangEvery int
+
+	inFlight gauge // requests inside the handler, hung ones included
+	hanging  gauge // requests hung now
+	served   atomic.Int64
+}
+
+func newMLNode(work time.Duration, hangEvery int) *mlNode {
+	n := &mlNode{work: work, hangEvery: hangEvery}
+	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
+	return n
+}
+
+func (n *mlNode) url(item int) string {
+	return n.srv.URL + "/v1/validate?item=" + strconv.Itoa(item)
+}
+
+// hangs reports whether the node hangs on item.
+func (n *mlNode) hangs(item int) bool { return item%n.hangEvery == n.hangEvery-1 }
+
+func (n *mlNode) serve(w http.ResponseWriter, r *http.Request) {
+	defer n.inFlight.enter()()
+	// Read the payload first, as the node would. (It also matters here:
+	// net/http notices a client going away, and ends r.Context(), only once
+	// the request body has been read.)
+	_, _ = io.Copy(io.Discard, r.Body)
+	item, err := strconv.Atoi(r.URL.Query().Get("item"))
+	if err != nil {
+		http.Error(w, "bad item", http.StatusBadRequest)
+		return
+	}
+	if n.hangs(item) {
+		leave := n.hanging.enter()
+		<-r.Context().Done() // the client gave up, or its connection was closed
+		leave()
+		return
+	}
+	t := time.NewTimer(n.work) // the replay itself
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		return
+	}
+	n.served.Add(1)
+	fmt.Fprintf(w, `{"item":%d,"valid":true}`, item)
+}
+
+// close drops every client connection (which ends the hung handlers: their
+// request context ends when the connection does) and shuts the server
+// down, waiting for its handlers.
+func (n *mlNode) close() {
+	n.srv.CloseClientConnections()
+	n.srv.Close()
+}
+
+// gauge counts things in progress and remembers the most at once; wait
+// blocks until a condition on the count holds, without polling.
+type gauge struct {
+	mu      sync.Mutex
+	cur     int
+	peak    int
+	changed chan struct{} // closed and replaced on every change
+}
+
+func (g *gauge) enter() (leave func()) {
+	g.add(1)
+	var once sync.Once
+	return func() { once.Do(func() { g.add(-1) }) }
+}
+
+func (g *gauge) add(d int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cur += d
+	g.peak = max(g.peak, g.cur)
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+}
+
+func (g *gauge) now() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cur
+}
+
+func (g *gauge) max() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.peak
+}
+
+// wait blocks until cond(count) holds or ctx ends.
+func (g *gauge) wait(ctx context.Context, cond func(int) bool) error {
+	for {
+		g.mu.Lock()
+		if cond(g.cur) {
+			g.mu.Unlock()
+			return nil
+		}
+		if g.changed == nil {
+			g.changed = make(chan struct{})
+		}
+		ch := g.changed
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package recovery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sluice-go/sluice/conctest"
+)
+
+func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
+
+// testConfig is the default configuration, with a smaller backlog under
+// the race detector (see race_on_test.go).
+func testConfig() Config {
+	if raceEnabled {
+		return Config{Backlog: 2000}
+	}
+	return Config{}
+}
+
+// The demo runs real loopback HTTP, so it runs outside synctest bubbles,
+// with generous liveness bounds; it compares the two variants' figures.
+func TestNaiveShowsTheFailure(t *testing.T) {
+	r, err := RunNaive(context.Background(), testConfig())
+	t.Logf("%+v", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PeakGoroutines < 1000 {
+		t.Errorf("peak goroutines %d, want thousands (one per item per trigger)", r.PeakGoroutines)
+	}
+	if r.OverlappingRuns < 2 {
+		t.Errorf("overlapping runs %d, want more than one", r.OverlappingRuns)
+	}
+	if r.Hanging == 0 {
+		t.Error("no request hung: the naive client should have no deadline")
+	}
+	if r.NoDeadline != r.Requests {
+		t.Errorf("%d of %d requests had no deadline, want all", r.NoDeadline, r.Requests)
+	}
+	if r.PeakInFlight <= 10 {
+		t.Errorf("peak in flight %d, want far above the cap of 10", r.PeakInFlight)
+	}
+	if res := NaiveResult(r); !res.OK {
+		t.Errorf("naive result: %s", res.Verdict)
+	}
+}
+
+func TestSluicePassesEveryCheck(t *testing.T) {
+	cfg := testConfig()
+	r, err := RunSluice(context.Background(), cfg)
+	t.Logf("%+v", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PeakInFlight > 10 {
+		t.Errorf("peak in flight %d, cap 10", r.PeakInFlight)
+	}
+	if r.OverlappingRuns != 1 {
+		t.Errorf("overlapping runs %d, want 1", r.OverlappingRuns)
+	}
+	if r.Rejected != 2 {
+		t.Errorf("%d triggers got ErrRunning, want 2", r.Rejected)
+	}
+	if r.NoDeadline != 0 {
+		t.Errorf("%d requests without a deadline", r.NoDeadline)
+	}
+	if r.Timeouts == 0 {
+		t.Error("no request timed out: the hung ones should have")
+	}
+	if r.Hanging != 0 {
+		t.Errorf("%d requests still hung after the recovery", r.Hanging)
+	}
+	if r.StopAfterCancel >= time.Second {
+		t.Errorf("stopping took %v after cancel, want < 1s", r.StopAfterCancel)
+	}
+	if r.Leaked != 0 {
+		t.Errorf("%d goroutines above the baseline after cleanup", r.Leaked)
+	}
+	if res := SluiceResult(r, cfg); !res.OK {
+		t.Errorf("sluice result: %s", res.Verdict)
+	}
+}
+
+func TestScenario(t *testing.T) {
+	s := Scenario()
+	if s.Name != "recovery" || s.Seed != "002" || s.Run == nil {
+		t.Fatalf("scenario %q seed %q", s.Name, s.Seed)
+	}
+	if testing.Short() || raceEnabled {
+		t.Skip("runs both variants again at full size")
+	}
+	res, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Variant != "naive" || res[1].Variant != "sluice" {
+		t.Fatalf("results: %+v", res)
+	}
+	for _, r := range res {
+		t.Logf("%s: %s -> %s", r.Variant, r.Measured(), r.Verdict)
+		if !r.OK {
+			t.Errorf("%s: %s", r.Variant, r.Verdict)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-go/sluice/pool"
+	"github.com/sluice-go/sluice/run"
+	"github.com/sluice-go/sluice/sem"
+)
+
+// validator is the seed's validator after the fix, on sluice:
+//
+//   - one process-wide semaphore (slots) that every path's pool draws
+//     from, so replays in flight never exceed its size, whichever paths
+//     are active;
+//   - a run.Guard in Reject mode, so the three trigger paths cannot run
+//     recovery at the same time (the seed's atomic flag);
+//   - every replay carries a deadline (http.NewRequestWithContext with a
+//     per-request timeout, under the caller's context), so a hung ML node
+//     costs a slot for the timeout, not forever, and cancelling the root
+//     context stops everything.
+type validator struct {
+	client   *http.Client
+	node     *mlNode
+	slots    *sem.Semaphore
+	recovery run.Guard
+	timeout  time.Duration
+
+	runs     gauge // recovery runs in progress
+	timeouts atomic.Int64
+}
+
+// ExecuteRecoveryValidations replays the missed inferences, at most
+// slots.Size() at once across every path, unless a recovery run is in
+// progress already: then it returns run.ErrRunning at once.
+func (v *validator) ExecuteRecoveryValidations(ctx context.Context, missed []int) error {
+	return v.recovery.Do(ctx, run.Reject, func(ctx context.Context) error {
+		defer v.runs.enter()()
+		return v.fanOut(ctx, missed)
+	})
+}
+
+// SampleInferenceToValidate is the live path: the same slots, its own
+// group.
+func (v *validator) SampleInferenceToValidate(ctx context.Context, ids []int) error {
+	return v.fanOut(ctx, ids)
+}
+
+func (v *validator) fanOut(ctx context.Context, items []int) error {
+	p := pool.Shared(ctx, v.slots)
+	for _, item := range items {
+		if err := p.Go(func(ctx context.Context) error { return v.validateWithPayloads(ctx, item) }); err != nil {
+			break // ctx ended: the rest are left for the next recovery
+		}
+	}
+	return p.Wait()
+}
+
+// validateWithPayloads posts the replay with a deadline. A replay that
+// times out is counted and left for a later recovery; it does not fail
+// the run.
+func (v *validator) validateWithPayloads(ctx context.Context, item int) error {
+	ctx, cancel := context.WithTimeout(ctx, v.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.node.url(item), strings.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			v.timeouts.Add(1)
+			return nil
+		}
+		return err
+	}
+	drain(resp)
+	return nil
+}
