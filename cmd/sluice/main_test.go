@@ -87,3 +87,20 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("list: exit %d, %q", code, o)
 	}
 }
+
+// Every seed has its scenario, under the name the README gives.
+func TestScenariosRegistered(t *testing.T) {
+	want := map[string]string{"sharedconn": "000", "peerstreams": "001", "recovery": "002", "eventloop": "003", "coldstore": "004"}
+	got := scenarios()
+	if len(got) != len(want) {
+		t.Fatalf("%d scenarios; want %d", len(got), len(want))
+	}
+	for _, s := range got {
+		if want[s.Name] != s.Seed {
+			t.Errorf("scenario %q has seed %q; want %q", s.Name, s.Seed, want[s.Name])
+		}
+		if s.Summary == "" || s.Run == nil {
+			t.Errorf("scenario %q lacks a summary or a Run", s.Name)
+		}
+	}
+}

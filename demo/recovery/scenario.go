@@ -455,7 +455,7 @@ func NaiveResult(r Report) demo.Result {
 	}
 	res.OK = len(shown) == 3
 	if res.OK {
-		res.Verdict = "failure shown: " + strings.Join(shown, ", ")
+		res.Verdict = strings.Join(shown, ", ")
 	} else {
 		res.Verdict = "failure not fully shown: " + strings.Join(shown, ", ")
 	}
