@@ -456,7 +456,7 @@ func (p *Pool) nextLocked() Task {
 	if p.qn == 0 && !admitBlocked {
 		return nil
 	}
-	if p.running > 1 && (p.acquiring > 0 || p.shared && p.sem.Stats().Waiters > 0) {
+	if p.running > 1 && (p.acquiring > 0 || p.shared && p.sem.HasWaiters()) {
 		return nil
 	}
 	if p.qn == 0 {

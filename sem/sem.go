@@ -408,6 +408,12 @@ func (s *Semaphore) Close() {
 	wake(woken)
 }
 
+// HasWaiters reports whether any caller is queued waiting for permits. It
+// is one atomic load, for holders that could keep their permits for more
+// work and should give them back when others wait (as pool's workers do on
+// a shared semaphore).
+func (s *Semaphore) HasWaiters() bool { return s.state.Load()&queuedBit != 0 }
+
 // Stats is a snapshot of a semaphore's state.
 type Stats struct {
 	Size    int64 // permits in all

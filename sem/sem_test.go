@@ -412,3 +412,68 @@ func TestStress(t *testing.T) {
 		t.Fatalf("after stress: %+v", st)
 	}
 }
+
+// Every path that frees permits must hand them to queued waiters: with
+// fast-path acquirers and TryAcquire racing the hand-off, a lost wake-up
+// would leave a waiter blocked forever (plain Background contexts,
+// nothing else ends the wait), which NoDeadlock turns into a failure with
+// every goroutine's stack.
+func TestNoLostWakeup(t *testing.T) {
+	const size = 4
+	iters := 20000
+	if testing.Short() {
+		iters = 2000
+	}
+	s := New(size)
+	var held atomic.Int64
+	conctest.NoDeadlock(t, time.Minute, "acquirers and releasers", func() {
+		var wg sync.WaitGroup
+		for g := range 12 {
+			wg.Go(func() {
+				for i := range iters {
+					n := int64(1 + (g*7+i)%size) // large and small requests mixed
+					if g%3 == 0 {
+						if !s.TryAcquire(n) {
+							continue
+						}
+					} else if err := s.Acquire(context.Background(), n); err != nil {
+						t.Error(err)
+						return
+					}
+					if h := held.Add(n); h > size {
+						t.Errorf("held %d > size %d", h, size)
+					}
+					held.Add(-n)
+					s.Release(n)
+				}
+			})
+		}
+		wg.Wait()
+	})
+	if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
+		t.Fatalf("after: %+v", st)
+	}
+}
+
+func TestHasWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(1)
+		if s.HasWaiters() {
+			t.Fatal("HasWaiters on a new semaphore")
+		}
+		s.TryAcquire(1)
+		w := startWaiter(s, context.Background(), 1)
+		synctest.Wait()
+		if !s.HasWaiters() {
+			t.Fatal("HasWaiters false with a waiter queued")
+		}
+		s.Release(1)
+		if err := <-w; err != nil {
+			t.Fatal(err)
+		}
+		if s.HasWaiters() {
+			t.Fatal("HasWaiters true once the waiter was admitted")
+		}
+		s.Release(1)
+	})
+}
