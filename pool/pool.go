@@ -26,13 +26,13 @@
 //
 // [Pool.Go] returns once fn is admitted: either it started on a worker
 // that holds a slot, or it was placed in the group's hand-off queue (at
-// most [QueueSize] tasks, by default 64 or the limit, whichever is larger)
-// behind workers that are running and will take it before they give their
-// slots back. So Go blocks while every slot is busy and the queue is full.
-// An admitted task always runs, even if the group's context ends before it
-// starts (it then sees the cancelled context). The queue is what lets a
-// submitter hand over tasks without a goroutine wake-up per task; with
-// QueueSize(0) Go returns only once fn holds a slot.
+// most [QueueSize] tasks, by default 64 or the limit, whichever is larger,
+// capped at 4096) behind workers that are running and will take it before
+// they give their slots back. So Go blocks while every slot is busy and
+// the queue is full. An admitted task always runs, even if the group's
+// context ends before it starts (it then sees the cancelled context). The
+// queue is what lets a submitter hand over tasks without a goroutine
+// wake-up per task; with QueueSize(0) Go returns only once fn holds a slot.
 //
 // # Invariants
 //
@@ -90,6 +90,10 @@ import (
 // ErrDone is returned by [Pool.Go] once [Pool.Wait] has returned: a
 // finished group runs nothing more.
 var ErrDone = errors.New("pool: Go after Wait: the group is finished")
+
+// testHookBeforeCancel, if set, runs in a worker between recording a
+// failure that cancels the group and cancelling it (tests only).
+var testHookBeforeCancel func()
 
 // errGoexit is recorded for a task that called runtime.Goexit.
 var errGoexit = errors.New("pool: task called runtime.Goexit")
@@ -208,13 +212,16 @@ const (
 
 // New returns a group that runs at most limit tasks at once, on slots of
 // its own. Its context is derived from ctx. It panics if ctx is nil or
-// limit is not positive.
+// limit is not positive or exceeds sem.MaxSize.
 func New(ctx context.Context, limit int, opts ...Option) *Pool {
 	if ctx == nil {
 		panic("pool: New with nil Context")
 	}
 	if limit <= 0 {
 		panic(fmt.Sprintf("pool: New(ctx, %d): limit must be positive", limit))
+	}
+	if int64(limit) > sem.MaxSize {
+		panic(fmt.Sprintf("pool: New(ctx, %d): limit exceeds sem.MaxSize (%d)", limit, int64(sem.MaxSize)))
 	}
 	return newPool(ctx, sem.New(int64(limit)), false, opts)
 }
@@ -424,6 +431,9 @@ func (p *Pool) worker(fn Task) {
 				// cancelling runs context machinery we keep out of our
 				// lock.)
 				p.mu.Unlock()
+				if testHookBeforeCancel != nil {
+					testHookBeforeCancel()
+				}
 				p.cancel(cause)
 				p.mu.Lock()
 			}
@@ -451,8 +461,11 @@ func (p *Pool) worker(fn Task) {
 func (p *Pool) nextLocked() Task {
 	// Once the group's context has ended, blocked Go calls are not
 	// admitted: they return the context's error (they are waking up to do
-	// so). Tasks already admitted to the queue still run.
-	admitBlocked := p.blocked > 0 && !p.ctxDone()
+	// so). Tasks already admitted to the queue still run. The same holds
+	// from the moment a failure that cancels the group is recorded: the
+	// worker that recorded it cancels outside mu, and until it has, another
+	// worker must not admit the calls that cancel is for.
+	admitBlocked := p.blocked > 0 && !p.ctxDone() && !p.failingLocked()
 	if p.qn == 0 && !admitBlocked {
 		return nil
 	}
@@ -534,6 +547,12 @@ func (p *Pool) takeCauseLocked() error {
 	return p.firstErr
 }
 
+// failingLocked reports whether a recorded result cancels the group: a
+// panic, or an error with CancelOnError.
+func (p *Pool) failingLocked() bool {
+	return p.panicked != nil || p.cfg.cancelOnError && p.firstErr != nil
+}
+
 func (p *Pool) ctxDone() bool {
 	select {
 	case <-p.ctx.Done():
@@ -565,7 +584,8 @@ func (p *Pool) checkIdleLocked() {
 // than once; each call returns (or panics with) the same result.
 //
 // Wait itself is not cancellable: cancel the group's parent context to
-// make the tasks and blocked Go calls return early.
+// make the tasks and blocked Go calls return early. A task must not call
+// Wait on its own group: Wait would wait for that task.
 func (p *Pool) Wait() error {
 	p.mu.Lock()
 	for !p.idleLocked() {

@@ -447,16 +447,13 @@ func TestBadInput(t *testing.T) {
 
 func TestSharedCapAcrossGroups(t *testing.T) {
 	// Three groups (three trigger paths) on one semaphore of 4: at most 4
-	// of their tasks ever run at once, and all 4 do get used.
+	// of their tasks ever run at once. (That all 4 get used is not
+	// asserted here: it depends on scheduling. TestSharedGroupsTakeTurns
+	// checks the hand-over deterministically.)
 	s := sem.New(4)
 	var tr conctest.Tracker
-	full := make(chan struct{})
-	var fullOnce sync.Once
 	task := func(ctx context.Context) error {
 		defer tr.Enter()()
-		if tr.Current() == 4 {
-			fullOnce.Do(func() { close(full) })
-		}
 		runtime.Gosched()
 		return nil
 	}
@@ -489,7 +486,6 @@ func TestSharedCapAcrossGroups(t *testing.T) {
 	if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
 		t.Fatalf("semaphore not empty after every Wait: %+v", st)
 	}
-	_ = full
 }
 
 func TestSharedGroupsTakeTurns(t *testing.T) {

@@ -69,7 +69,10 @@ var ErrPanicked = errors.New("run: the run panicked")
 type Mode int
 
 const (
-	// Reject returns ErrRunning at once.
+	// Reject returns ErrRunning at once. It does so also while a trailing
+	// run (see Again) has been handed to one of its waiters and has not
+	// started yet; if every waiter for it then leaves, that run does not
+	// happen, so a Reject call in that moment is not covered by any run.
 	Reject Mode = iota + 1
 	// Join waits for the run in progress and returns its result.
 	Join
@@ -126,6 +129,9 @@ type cand struct {
 // run is in progress; otherwise as mode says (see [Mode] and the package
 // doc). It returns fn's result, the result of the run it waited for,
 // [ErrRunning], or ctx.Err() if ctx ended while waiting.
+//
+// fn must not call Do on the same Guard in Join or Again mode: that call
+// would wait for the run it is part of, until its ctx ends.
 //
 // It panics if ctx or fn is nil or mode is not one of the three.
 func (g *Guard) Do(ctx context.Context, mode Mode, fn func(context.Context) error) error {

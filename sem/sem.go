@@ -114,6 +114,13 @@ func New(n int64) *Semaphore {
 // Size returns the number of permits the semaphore was created with.
 func (s *Semaphore) Size() int64 { return s.size }
 
+// fits reports whether n more permits fit beside those counted in st.
+// Written as count <= size-n, not count+n <= size: n may be as large as
+// math.MaxInt64, and the sum would overflow into the closed and queued bits.
+func (s *Semaphore) fits(st uint64, n int64) bool {
+	return int64(st&countMask) <= s.size-n
+}
+
 func (s *Semaphore) check(op string, n int64) {
 	if n < 0 {
 		panic(fmt.Sprintf("sem: %s(%d): negative count", op, n))
@@ -154,7 +161,7 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 		if st&closedBit != 0 {
 			return ErrClosed
 		}
-		if st&queuedBit != 0 || int64(st&countMask)+n > s.size {
+		if st&queuedBit != 0 || !s.fits(st, n) {
 			break
 		}
 		if s.state.CompareAndSwap(st, st+uint64(n)) {
@@ -178,7 +185,7 @@ func (s *Semaphore) acquireSlow(done <-chan struct{}, ctx context.Context, n int
 			s.mu.Unlock()
 			return ErrClosed
 		}
-		if st&queuedBit == 0 && int64(st&countMask)+n <= s.size {
+		if st&queuedBit == 0 && s.fits(st, n) {
 			if s.state.CompareAndSwap(st, st+uint64(n)) {
 				s.mu.Unlock()
 				return nil
@@ -300,7 +307,7 @@ func (s *Semaphore) grantLocked() (woken *waiter) {
 	var last *waiter
 	for w := s.head; w != nil; w = s.head {
 		st := s.state.Load()
-		if int64(st&countMask)+w.n > s.size {
+		if !s.fits(st, w.n) {
 			break
 		}
 		s.state.Add(uint64(w.n))
@@ -337,7 +344,7 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 	}
 	for {
 		st := s.state.Load()
-		if st&(closedBit|queuedBit) != 0 || int64(st&countMask)+n > s.size {
+		if st&(closedBit|queuedBit) != 0 || !s.fits(st, n) {
 			return false
 		}
 		if s.state.CompareAndSwap(st, st+uint64(n)) {
