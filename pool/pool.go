@@ -58,6 +58,14 @@
 // other workers give their slots back after their current task, so the
 // waiters get them in the semaphore's FIFO order.
 //
+// The one slot a group keeps is not given up while the group is fed: Go
+// calls keep being admitted to its queue, and its last worker keeps
+// running them. So a group that is submitted to without pause holds one
+// slot of the shared semaphore for as long as that lasts, and a waiter on
+// the semaphore that needs every slot (a large Acquire) waits until the
+// group drains. Feed shared groups in batches (Go a batch, then Wait) when
+// the semaphore also serves such waiters.
+//
 // # Errors and panics
 //
 // By default [Pool.Wait] returns the first error a task returned; with
