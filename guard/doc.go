@@ -31,9 +31,16 @@
 //     context (the outer function's ctx, context.Background()) is not
 //     recognised and deadlocks until that context ends.
 //  2. Keep the callback's ctx on the callback's goroutine, and do not use it
-//     after the callback returns. A call made with it elsewhere would also
-//     run inline, without the lock. To hand a context to a goroutine
-//     started in the callback, use [Detach].
+//     after the callback returns. A call made with it on another goroutine
+//     while the callback runs would also run inline, without the lock. So
+//     may one made after the callback returned: [Value] and [Serial] reuse
+//     one token for every call made with the same parent context (that is
+//     what keeps them allocation-free), so a kept ctx matches the token of
+//     any later holder whose Do was called with the same context as the
+//     callback's was (say context.Background()), and runs alongside it.
+//     ([RW] makes a token per hold, so there a kept ctx just waits.) To
+//     hand a context to a goroutine started in the callback, or to keep
+//     one, use [Detach].
 //
 // The same holds for the pointer or client passed to the callback: it is
 // valid only until the callback returns.

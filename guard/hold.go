@@ -71,7 +71,11 @@ func holdOf(ctx context.Context, key any) *hold {
 // for use after the callback returns). A guard call made with the callback's
 // own context runs inline, without taking the lock, because it is assumed to
 // be nested inside the hold; on another goroutine that assumption is false
-// and the call would run alongside the holder.
+// and the call would run alongside the holder. After the callback returns
+// it is false too, and for [Value] and [Serial] the kept context can still
+// match the token of a later holder (one called with the same parent
+// context; see the package doc), so a call made with it runs alongside
+// that holder.
 //
 //	g.Do(ctx, func(ctx context.Context, v *State) error {
 //		go audit(guard.Detach(ctx), v.ID) // audit may call g.Do itself

@@ -124,7 +124,11 @@ func newWaiter() *waiter {
 // The price: two calls made with the same parent context get the same
 // token. That changes nothing for correct use (the callback's context is
 // used on the callback's goroutine, before it returns); see Detach for the
-// one rule this relies on.
+// one rule this relies on. It does change what a misuse costs: a callback
+// context kept past its callback matches the token of a later holder
+// called with the same parent context, so a call made with it runs inline
+// beside that holder (with a token per hold, as rwLock makes, it would
+// just wait).
 func (l *lock) holdFor(ctx context.Context) *hold {
 	if h := l.cache.Load(); h != nil && h.parent == ctx {
 		return h

@@ -43,7 +43,8 @@ type Stats struct {
 //     hand-off costs a goroutine wake-up per call). Once the oldest waiter
 //     has been queued for 1 ms and loses such a race, the lock switches to
 //     hand-off: each release passes it straight to the oldest waiter and
-//     newcomers queue, until the queue drains. No waiter starves.
+//     newcomers queue, until the queue drains or a waiter handed the lock
+//     had queued for less than 1 ms. No waiter starves.
 //   - A waiter whose context ends returns ctx.Err() without running its
 //     callback, and never delays the waiters behind it.
 //   - A callback that panics releases the lock; the panic continues.
@@ -62,6 +63,10 @@ type Stats struct {
 // callback's ctx down to everything the callback calls. Conversely, do not
 // hand the callback's ctx to another goroutine (or keep it past the
 // callback): that goroutine's calls would run inline, without the lock.
+// A ctx kept past the callback is no safer: the token is reused for every
+// Do made with the same parent context (see Do), so a call made with the
+// kept ctx runs inline, alongside the holder, whenever the lock is held by
+// a Do that was called with the same context as the kept ctx's Do was.
 // Hand it [Detach](ctx) instead.
 type Value[T any] struct {
 	l lock

@@ -604,3 +604,58 @@ func TestZeroValuesReady(t *testing.T) {
 		return nil
 	})
 }
+
+func TestValueStaleContext(t *testing.T) {
+	// The documented limit of the hold cache: a callback's context kept
+	// past the callback matches the token of a later holder whose Do was
+	// called with the same parent context, so a call made with it runs
+	// inline beside that holder. Under a holder called with another
+	// context it waits like any caller. (RW makes a token per hold: see
+	// TestRWStaleContext.)
+	synctest.Test(t, func(t *testing.T) {
+		g := guard.New(0)
+		bg := context.Background()
+		var kept context.Context
+		_ = g.Do(bg, func(ctx context.Context, _ *int) error { kept = ctx; return nil })
+
+		hold := func(parent context.Context) (release func()) {
+			gate := conctest.NewGate()
+			errs := make(chan error, 1)
+			go func() {
+				errs <- g.Do(parent, func(ctx context.Context, _ *int) error { return gate.Pass(ctx) })
+			}()
+			synctest.Wait()
+			if !g.Stats().Held {
+				t.Fatal("holder did not get the lock")
+			}
+			return func() {
+				gate.Open()
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		// Held under the same parent context: the kept ctx runs inline.
+		release := hold(bg)
+		ran := false
+		if err := g.Do(kept, func(context.Context, *int) error { ran = true; return nil }); err != nil || !ran {
+			t.Fatalf("kept ctx under a holder with the same parent: ran %v, err %v; the docs say it runs inline", ran, err)
+		}
+		release()
+
+		// Held under another context: the kept ctx waits.
+		other, cancelOther := context.WithCancel(bg)
+		defer cancelOther()
+		release = hold(other)
+		ctx, cancel := context.WithTimeout(kept, time.Second)
+		defer cancel()
+		if err := g.Do(ctx, func(context.Context, *int) error {
+			t.Error("kept ctx ran inline under a holder with another parent context")
+			return nil
+		}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("kept ctx under another holder: %v, want DeadlineExceeded", err)
+		}
+		release()
+	})
+}

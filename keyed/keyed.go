@@ -83,11 +83,39 @@ func hashKey[K comparable](k K) (h uint64, shard uint64) {
 	return h | 1<<63, h & (numShards - 1)
 }
 
-// shard is one slice of a Mutex, RWMutex or Once: a table of entries and
-// the lock that guards it. V is the entry.
+// shard is one slice of a Mutex, RWMutex or Once: a table of entries, the
+// count of callers queued on them, and the lock that guards both. V is the
+// entry.
 type shard[K comparable, V any] struct {
-	mu sync.Mutex
-	t  table[K, V]
+	mu      sync.Mutex
+	t       table[K, V]
+	waiters int // callers queued on this shard's entries
+}
+
+// size returns the number of entries, read under the shard lock.
+func (s *shard[K, V]) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t.n
+}
+
+// closeWaiters is Close's work on one shard: it takes every caller queued
+// on the shard's entries out of its queue and wakes it failed (closed set,
+// err = ErrClosed: Mutex and RWMutex read the one, Once the other).
+// queue returns an entry's queue. Entries stay: their holders or runs go
+// on.
+func (s *shard[K, V]) closeWaiters(queue func(*V) *waitQueue) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.t.all(func(i int) {
+		q := queue(&s.t.slots[i].v)
+		for !q.empty() {
+			w := q.pop()
+			w.closed, w.err = true, ErrClosed
+			s.waiters--
+			wake(w)
+		}
+	})
 }
 
 // testHookGiveUp, when set by a test, runs in a waiter whose ctx has just
@@ -111,13 +139,13 @@ type waiter struct {
 	ready      chan struct{}
 	prev, next *waiter
 
-	write  bool // RWMutex: waits to write
-	closed bool // woken by Close, not granted
+	write  bool  // RWMutex: waits to write
+	closed bool  // woken by Close, not granted
+	err    error // Once: the shared result it was woken with (ErrClosed by Close)
 
 	// Once only.
 	gen uint64 // the Forget generation the waiter arrived in
 	run bool   // woken to run fn itself
-	err error  // the shared result it was woken with
 }
 
 func newWaiter() *waiter {

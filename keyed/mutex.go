@@ -55,7 +55,6 @@ type mutexEntry struct {
 
 type mutexShard[K comparable] struct {
 	shard[K, mutexEntry]
-	waiters   int
 	locks     uint64
 	contended uint64
 	cancelled uint64
@@ -216,18 +215,7 @@ func (sh *mutexShard[K]) unlockLocked(h uint64, k K) bool {
 func (m *Mutex[K]) Close() {
 	m.closed.Store(true)
 	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		sh.t.all(func(i int) {
-			q := &sh.t.slots[i].v.q
-			for !q.empty() {
-				w := q.pop()
-				w.closed = true
-				sh.waiters--
-				wake(w)
-			}
-		})
-		sh.mu.Unlock()
+		m.shards[i].closeWaiters(func(e *mutexEntry) *waitQueue { return &e.q })
 	}
 }
 
@@ -236,10 +224,7 @@ func (m *Mutex[K]) Close() {
 func (m *Mutex[K]) Len() int {
 	n := 0
 	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		n += sh.t.n
-		sh.mu.Unlock()
+		n += m.shards[i].size()
 	}
 	return n
 }

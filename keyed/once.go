@@ -82,7 +82,6 @@ type onceShard[K comparable] struct {
 	shard[K, *onceEntry]
 	running   int
 	done      int
-	waiters   int
 	runs      uint64
 	shared    uint64
 	hits      uint64
@@ -153,6 +152,9 @@ func (o *Once[K]) Do(ctx context.Context, k K, fn func(context.Context) error) e
 				sh.cancelled++
 				sh.mu.Unlock()
 				return ctx.Err()
+			}
+			if w.run {
+				sh.cancelled++ // it returns ctx.Err() below
 			}
 			sh.mu.Unlock()
 			if w.run {
@@ -271,18 +273,7 @@ func (o *Once[K]) Forget(k K) {
 func (o *Once[K]) Close() {
 	o.closed.Store(true)
 	for i := range o.shards {
-		sh := &o.shards[i]
-		sh.mu.Lock()
-		sh.t.all(func(i int) {
-			q := &sh.t.slots[i].v.q
-			for !q.empty() {
-				w := q.pop()
-				w.err = ErrClosed
-				sh.waiters--
-				wake(w)
-			}
-		})
-		sh.mu.Unlock()
+		o.shards[i].closeWaiters(func(e **onceEntry) *waitQueue { return &(*e).q })
 	}
 }
 
@@ -291,10 +282,7 @@ func (o *Once[K]) Close() {
 func (o *Once[K]) Len() int {
 	n := 0
 	for i := range o.shards {
-		sh := &o.shards[i]
-		sh.mu.Lock()
-		n += sh.t.n
-		sh.mu.Unlock()
+		n += o.shards[i].size()
 	}
 	return n
 }

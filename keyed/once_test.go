@@ -295,7 +295,8 @@ func TestOnceGiveUpWhenHandedTheRun(t *testing.T) {
 		if tr.Total() != 2 || tr.Max() != 1 {
 			t.Fatalf("fn ran %d times, %d at most at once", tr.Total(), tr.Max())
 		}
-		if st := o.Stats(); st.Runs != 2 || st.Done != 1 || st.Waiters != 0 {
+		// w returned ctx.Err(): it gave up, and Stats counts it.
+		if st := o.Stats(); st.Runs != 2 || st.Done != 1 || st.Waiters != 0 || st.Cancelled != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})

@@ -44,7 +44,6 @@ type rwEntry struct {
 
 type rwShard[K comparable] struct {
 	shard[K, rwEntry]
-	waiters   int
 	readers   int // read holds, all keys
 	writers   int // write holds, all keys
 	cancelled uint64
@@ -276,18 +275,7 @@ func (sh *rwShard[K]) grantLocked(e *rwEntry) {
 func (m *RWMutex[K]) Close() {
 	m.closed.Store(true)
 	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		sh.t.all(func(i int) {
-			q := &sh.t.slots[i].v.q
-			for !q.empty() {
-				w := q.pop()
-				w.closed = true
-				sh.waiters--
-				wake(w)
-			}
-		})
-		sh.mu.Unlock()
+		m.shards[i].closeWaiters(func(e *rwEntry) *waitQueue { return &e.q })
 	}
 }
 
@@ -295,10 +283,7 @@ func (m *RWMutex[K]) Close() {
 func (m *RWMutex[K]) Len() int {
 	n := 0
 	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		n += sh.t.n
-		sh.mu.Unlock()
+		n += m.shards[i].size()
 	}
 	return n
 }
