@@ -24,7 +24,15 @@ type Access[T any] interface {
 	// Do calls fn with the client, under the provider's rule, and returns
 	// fn's error. It returns ctx.Err() without calling fn if ctx is done
 	// first (also when it is already done), and panics if ctx or fn is nil.
+	// After Close it returns [ErrClosed] without calling fn.
 	Do(ctx context.Context, fn func(ctx context.Context, c T) error) error
+	// Close fails every call waiting for the client (Serial) and every
+	// later call with [ErrClosed], at once. Calls already inside fn finish;
+	// for Serial, nested calls made with a callback's ctx still run inline,
+	// as part of the call already admitted. Close is idempotent. It does
+	// not close the client itself: that stays its owner's job, typically
+	// right after Close.
+	Close()
 	// Stats returns a snapshot of the calls in and waiting for the client.
 	Stats() AccessStats
 }
@@ -36,6 +44,7 @@ type AccessStats struct {
 	Waiting   int    // Serial: calls queued for the client now
 	Contended uint64 // Serial: calls so far that had to queue
 	Cancelled uint64 // Serial: queued calls so far whose context ended first
+	Closed    bool
 }
 
 // Serial returns an Access that lets one call use c at a time: for a
@@ -75,6 +84,8 @@ func (s *serial[T]) Do(ctx context.Context, fn func(ctx context.Context, c T) er
 	return fn(h, s.c)
 }
 
+func (s *serial[T]) Close() { s.l.close() }
+
 func (s *serial[T]) Stats() AccessStats {
 	st := s.l.stats()
 	in := 0
@@ -87,6 +98,7 @@ func (s *serial[T]) Stats() AccessStats {
 		Waiting:   st.Waiting,
 		Contended: st.Contended,
 		Cancelled: st.Cancelled,
+		Closed:    st.Closed,
 	}
 }
 
@@ -100,6 +112,7 @@ func Concurrent[T any](c T) Access[T] {
 
 type concurrent[T any] struct {
 	inFlight atomic.Int64
+	closed   atomic.Bool
 	c        T
 }
 
@@ -110,11 +123,16 @@ func (a *concurrent[T]) Do(ctx context.Context, fn func(ctx context.Context, c T
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if a.closed.Load() {
+		return ErrClosed
+	}
 	a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
 	return fn(ctx, a.c)
 }
 
+func (a *concurrent[T]) Close() { a.closed.Store(true) }
+
 func (a *concurrent[T]) Stats() AccessStats {
-	return AccessStats{InFlight: int(a.inFlight.Load())}
+	return AccessStats{InFlight: int(a.inFlight.Load()), Closed: a.closed.Load()}
 }

@@ -207,3 +207,51 @@ func TestCallbackContextFollowsParent(t *testing.T) {
 		}
 	}
 }
+
+func TestAccessClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		// Serial: a caller inside fn finishes; a queued caller and every
+		// later caller get ErrClosed; a nested call of the admitted caller
+		// still runs.
+		s := guard.Serial(new(int))
+		gate := conctest.NewGate()
+		inside := make(chan error, 1)
+		go func() {
+			inside <- s.Do(ctx, func(ctx context.Context, c *int) error {
+				if err := gate.Pass(ctx); err != nil {
+					return err
+				}
+				return s.Do(ctx, func(context.Context, *int) error { return nil })
+			})
+		}()
+		synctest.Wait()
+		queued := make(chan error, 1)
+		go func() { queued <- s.Do(ctx, func(context.Context, *int) error { return nil }) }()
+		synctest.Wait()
+		s.Close()
+		if err := <-queued; !errors.Is(err, guard.ErrClosed) {
+			t.Fatalf("queued Serial caller after Close: %v, want ErrClosed", err)
+		}
+		gate.Open()
+		if err := <-inside; err != nil {
+			t.Fatalf("admitted Serial caller (with a nested call) after Close: %v", err)
+		}
+		if err := s.Do(ctx, func(context.Context, *int) error { t.Error("ran after Close"); return nil }); !errors.Is(err, guard.ErrClosed) {
+			t.Fatalf("Serial Do after Close: %v", err)
+		}
+		if !s.Stats().Closed {
+			t.Fatal("Serial Stats().Closed is false")
+		}
+		s.Close() // idempotent
+
+		c := guard.Concurrent(new(int))
+		c.Close()
+		if err := c.Do(ctx, func(context.Context, *int) error { t.Error("ran after Close"); return nil }); !errors.Is(err, guard.ErrClosed) {
+			t.Fatalf("Concurrent Do after Close: %v", err)
+		}
+		if !c.Stats().Closed {
+			t.Fatal("Concurrent Stats().Closed is false")
+		}
+	})
+}
