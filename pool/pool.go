@@ -53,18 +53,14 @@
 // blocked Go calls are admitted in arrival order. A Go call that finds the
 // group with no running worker and no free slot waits on the semaphore
 // itself, in its FIFO order (see package sem). Across groups sharing a
-// semaphore: a group with pending work keeps at least one slot until that
-// work is done; whenever anyone waits on the shared semaphore, the group's
-// other workers give their slots back after their current task, so the
-// waiters get them in the semaphore's FIFO order.
-//
-// The one slot a group keeps is not given up while the group is fed: Go
-// calls keep being admitted to its queue, and its last worker keeps
-// running them. So a group that is submitted to without pause holds one
-// slot of the shared semaphore for as long as that lasts, and a waiter on
-// the semaphore that needs every slot (a large Acquire) waits until the
-// group drains. Feed shared groups in batches (Go a batch, then Wait) when
-// the semaphore also serves such waiters.
+// semaphore: while anyone waits on the shared semaphore, a group takes no
+// new work onto the slots it holds. Its workers give their slots back after
+// their current task, except the last, which finishes the tasks already
+// admitted to the queue (they were promised a run) and then hands the Go
+// calls still blocked to the semaphore, where they wait for a slot in FIFO
+// order behind the waiters that came first. So a group fed without pause
+// cannot keep a slot from the others: a waiter that needs every slot gets
+// in once the admitted tasks are done.
 //
 // # Errors and panics
 //
@@ -216,6 +212,7 @@ const (
 	wPending  = iota
 	wAdmitted // moved into the hand-off queue
 	wTaken    // taken by a worker directly
+	wAcquire  // handed to the semaphore: acquire a slot yourself (counted in acquiring)
 )
 
 // New returns a group that runs at most limit tasks at once, on slots of
@@ -308,12 +305,26 @@ func (p *Pool) Go(fn Task) error {
 	select {
 	case <-w.ready:
 		p.mu.Lock()
+		state := w.state
 		p.putWaiterLocked(w)
+		if state == wAcquire {
+			return p.acquireCounted(fn)
+		}
 		p.mu.Unlock()
 		return nil
 	case <-done:
 	}
 	p.mu.Lock()
+	if w.state == wAcquire {
+		// Handed to the semaphore while we were giving up: we hold
+		// nothing yet, so just leave.
+		<-w.ready
+		p.putWaiterLocked(w)
+		p.acquiring--
+		p.checkIdleLocked()
+		p.mu.Unlock()
+		return p.ctx.Err()
+	}
 	if w.state != wPending {
 		// Admitted while we were giving up: fn will run, so say so.
 		<-w.ready
@@ -345,7 +356,11 @@ func (p *Pool) admitLocked(fn Task) bool {
 		// and fn goes through the queue below.
 		go p.worker(nil)
 	}
-	if p.running > 0 && p.blocked == 0 && p.qn < len(p.queue) {
+	// While others wait on a shared semaphore the queue takes nothing new:
+	// the group's workers are about to give their slots back (see
+	// nextLocked), and fn should wait for a slot in the semaphore's order,
+	// not run on a slot the group keeps.
+	if p.running > 0 && p.blocked == 0 && p.qn < len(p.queue) && !p.yieldLocked() {
 		p.queue[(p.qhead+p.qn)%len(p.queue)] = fn
 		p.qn++
 		p.mu.Unlock()
@@ -358,6 +373,12 @@ func (p *Pool) admitLocked(fn Task) bool {
 // with fn on it. Called with mu held; returns with it released.
 func (p *Pool) acquireAndStart(fn Task) error {
 	p.acquiring++
+	return p.acquireCounted(fn)
+}
+
+// acquireCounted is acquireAndStart for a caller already counted in
+// acquiring (a blocked Go call handed to the semaphore by the last worker).
+func (p *Pool) acquireCounted(fn Task) error {
 	p.mu.Unlock()
 	err := p.sem.Acquire(p.ctx, 1)
 	p.mu.Lock()
@@ -474,11 +495,29 @@ func (p *Pool) nextLocked() Task {
 	// worker that recorded it cancels outside mu, and until it has, another
 	// worker must not admit the calls that cancel is for.
 	admitBlocked := p.blocked > 0 && !p.ctxDone() && !p.failingLocked()
+	yield := p.yieldLocked()
 	if p.qn == 0 && !admitBlocked {
 		return nil
 	}
-	if p.running > 1 && (p.acquiring > 0 || p.shared && p.sem.HasWaiters()) {
+	if p.running > 1 && (p.acquiring > 0 || yield) {
 		return nil
+	}
+	if yield && p.qn == 0 {
+		// The last worker, with only blocked Go calls left, while others
+		// wait on the shared semaphore: keeping the slot for them would let
+		// a group fed without pause hold it for ever, and a waiter that
+		// needs every slot would never get in. Hand the oldest blocked call
+		// to the semaphore instead (it acquires a slot itself, in FIFO
+		// order behind those waiters, and its worker then serves the
+		// others), and give this slot back.
+		w := p.popBlockedLocked()
+		w.state = wAcquire
+		p.acquiring++
+		w.ready <- struct{}{}
+		return nil
+	}
+	if yield {
+		admitBlocked = false // the queue takes nothing new; see admitLocked
 	}
 	if p.qn == 0 {
 		// Only blocked Go calls (QueueSize(0), or all of the queue was
@@ -573,6 +612,10 @@ func (p *Pool) ctxDone() bool {
 // idleLocked reports whether nothing is running, queued or in a Go call.
 // (Queued tasks imply a running worker; blocked Go calls do too, except
 // briefly after the group's context ended, while they return.)
+// yieldLocked reports whether others wait on the group's shared semaphore,
+// in which case the group takes no new work onto the slots it holds.
+func (p *Pool) yieldLocked() bool { return p.shared && p.sem.HasWaiters() }
+
 func (p *Pool) idleLocked() bool {
 	return p.running == 0 && p.acquiring == 0 && p.blocked == 0
 }

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
+	"github.com/sluice-go/sluice/sem"
 )
 
 // With CancelOnError, a Go call blocked when the first error is recorded
@@ -58,4 +61,72 @@ func TestNewLimitTooLargePanicsWithPoolMessage(t *testing.T) {
 		}
 	}()
 	New(context.Background(), math.MaxInt)
+}
+
+// A group fed without pause must not keep a shared slot from a waiter
+// that needs every slot: once someone waits on the semaphore, the group
+// stops taking new work into its queue, and its last worker hands the
+// Go calls blocked behind it to the semaphore's FIFO, behind that waiter.
+func TestFedGroupDoesNotStarveLargeWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := sem.New(2)
+		p := Shared(ctx, s, QueueSize(2))
+		gate := conctest.NewGate()
+		task := func(ctx context.Context) error { return gate.Pass(ctx) }
+		for range 4 { // 2 running, 2 queued
+			if err := p.Go(task); err != nil {
+				t.Fatal(err)
+			}
+		}
+		big := make(chan error, 1)
+		go func() { big <- s.Acquire(ctx, 2) }()
+		synctest.Wait()
+
+		stop := make(chan struct{})
+		fed := make(chan int, 1)
+		go func() { // the feeder: Go after Go, as long as it is let in
+			n := 0
+			defer func() { fed <- n }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := p.Go(task); err != nil {
+					t.Error(err)
+					return
+				}
+				n++
+			}
+		}()
+		got := false
+		for i := 0; i < 50 && !got; i++ {
+			gate.Release(1)
+			synctest.Wait()
+			select {
+			case err := <-big:
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = true
+			default:
+			}
+		}
+		if !got {
+			t.Fatal("a waiter for the whole semaphore was still blocked after 50 tasks of a fed group had run")
+		}
+		close(stop)
+		s.Release(2)
+		gate.Open()
+		synctest.Wait()
+		<-fed
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
+			t.Fatalf("semaphore at the end: %+v", st)
+		}
+	})
 }
