@@ -469,6 +469,7 @@ func (s *Semaphore) Permit(ctx context.Context, n int64) (*Permit, error) {
 // TryPermit is the owned-permit form of [Semaphore.TryAcquire]: it returns
 // nil when the permits are not free at once.
 func (s *Semaphore) TryPermit(n int64) *Permit {
+	s.check("TryPermit", n)
 	if !s.TryAcquire(n) {
 		return nil
 	}
@@ -481,6 +482,9 @@ func (p *Permit) N() int64 { return p.n }
 // Release gives the permits back. Only the first call does so and returns
 // true; every later or concurrent call returns false.
 func (p *Permit) Release() bool {
+	if p == nil {
+		panic("sem: Release of a nil *Permit (TryPermit returns nil when it fails)")
+	}
 	if !p.released.CompareAndSwap(false, true) {
 		return false
 	}

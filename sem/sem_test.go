@@ -43,6 +43,8 @@ func TestBadInputPanics(t *testing.T) {
 	mustPanic(t, "negative count", func() { s.TryAcquire(-1) })
 	mustPanic(t, "negative count", func() { s.Release(-1) })
 	mustPanic(t, "negative count", func() { _, _ = s.Permit(ctx, -1) })
+	mustPanic(t, "TryPermit(-1): negative count", func() { s.TryPermit(-1) })
+	mustPanic(t, "nil *Permit", func() { var p *Permit; p.Release() })
 	mustPanic(t, "nil Context", func() { _ = s.Acquire(nil, 1) })   //nolint:staticcheck // testing nil ctx
 	mustPanic(t, "nil Context", func() { _, _ = s.Permit(nil, 1) }) //nolint:staticcheck
 	mustPanic(t, "only 0 permits held", func() { s.Release(1) })
