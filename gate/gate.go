@@ -163,7 +163,7 @@ type Gate struct {
 }
 
 // New returns a gate configured by cfg. It panics, naming the field, if a
-// size or duration in cfg is negative.
+// size or duration in cfg is negative, or a size exceeds [sem.MaxSize].
 func New(cfg Config) *Gate {
 	if cfg.Readers < 0 {
 		panic(fmt.Sprintf("gate: New: Config.Readers is %d; it must be positive (0 means %d)", cfg.Readers, DefaultReaders))
@@ -176,6 +176,12 @@ func New(cfg Config) *Gate {
 	}
 	if cfg.StreamLifetime < 0 {
 		panic(fmt.Sprintf("gate: New: Config.StreamLifetime is %v; it must be positive (0 means %v)", cfg.StreamLifetime, DefaultStreamLifetime))
+	}
+	if int64(cfg.Readers) > sem.MaxSize {
+		panic(fmt.Sprintf("gate: New: Config.Readers is %d; it must be at most %d", cfg.Readers, int64(sem.MaxSize)))
+	}
+	if int64(cfg.Streams) > sem.MaxSize {
+		panic(fmt.Sprintf("gate: New: Config.Streams is %d; it must be at most %d", cfg.Streams, int64(sem.MaxSize)))
 	}
 	if cfg.Readers == 0 {
 		cfg.Readers = DefaultReaders
@@ -234,6 +240,7 @@ func (g *Gate) Write(ctx context.Context, fn func(context.Context) error) error 
 	err := g.readers.Acquire(ctx, g.size)
 	g.writesWaiting.Add(-1)
 	if err != nil {
+		g.signalIdle() // see waitFailed
 		if errors.Is(err, sem.ErrClosed) {
 			return ErrClosed
 		}
@@ -309,7 +316,12 @@ func (g *Gate) runStream(ctx context.Context, cancel context.CancelFunc, stop fu
 // waitFailed turns the error of a failed permit wait into the gate's:
 // ErrClosed, a *DeadlineError when the wait's own ctx (wctx, carrying the
 // deadline) expired, or ctx's error.
+//
+// It also wakes Wait: a wait that is granted permits just as its ctx ends
+// gives them back inside the semaphore, and a Wait that saw them held for
+// that instant must look again.
 func (g *Gate) waitFailed(ctx, wctx context.Context, err error, start time.Time, lane string) error {
+	g.signalIdle()
 	if errors.Is(err, sem.ErrClosed) {
 		return ErrClosed
 	}

@@ -146,6 +146,7 @@ func (g *Gate) Read(ctx context.Context, fn func(context.Context) error) error {
 	c := &readCall{ctx: rctx, cancel: cancel, fn: fn, start: start, done: make(chan struct{}, 1)}
 	if !g.register(c) {
 		g.readers.Release(1)
+		g.signalIdle()
 		cancel()
 		return ErrClosed
 	}

@@ -33,6 +33,9 @@ type flight[V any] struct {
 	done chan struct{} // closed when v, err are set
 	v    V
 	err  error
+	// abandoned: the fetch failed after the fetching caller's ctx ended,
+	// so the waiters whose ctx is live fetch again rather than share it.
+	abandoned bool
 }
 
 // errPanicked is what waiters get when the fetch they waited for (or its
@@ -80,7 +83,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (V, error) {
 				var zero V
 				return zero, ctx.Err()
 			}
-			if isCtxErr(f.err) && ctx.Err() == nil {
+			if f.abandoned && ctx.Err() == nil {
 				continue // the fetcher's ctx ended, not ours: fetch again
 			}
 			return f.v, f.err
@@ -91,6 +94,9 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (V, error) {
 		c.mu.Unlock()
 		defer c.land(k, f) // also when fetch panics: waiters must not hang
 		f.v, f.err = c.fetch(ctx, k)
+		// Only a failure after our ctx ended makes the others fetch again:
+		// a fetch that timed out on its own failed for everyone.
+		f.abandoned = f.err != nil && ctx.Err() != nil
 		return f.v, f.err
 	}
 }
@@ -115,10 +121,6 @@ func (c *Cache[K, V]) land(k K, f *flight[V]) {
 		store = c.valid(f.v)
 		f.err = nil
 	}
-}
-
-func isCtxErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // Forget drops k's stored value, so the next Get fetches it again.

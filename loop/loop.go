@@ -164,8 +164,9 @@ type Loop[S any] struct {
 
 	closed atomic.Bool
 	// life is cancelled by Close; offloaded work's ctx ends with it.
-	life   context.Context
-	cancel context.CancelFunc
+	life    context.Context
+	cancel  context.CancelFunc
+	closing <-chan struct{} // life.Done()
 
 	// The handler running now, shared with the watchdog. cur and curSeq
 	// change only under curMu; busy is also cleared without it when a
@@ -193,6 +194,10 @@ type Loop[S any] struct {
 
 	calls sync.Pool // *call, per loop so channels never cross synctest bubbles
 	slow  atomic.Uint64
+
+	// testHookCancelled, nil outside tests, runs in Close right after
+	// offloaded work's ctx has been cancelled.
+	testHookCancelled func()
 }
 
 // task is one queued handler.
@@ -261,6 +266,7 @@ func New[S any](state S, opts ...Option) *Loop[S] {
 		stopWD: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	l.closing = life.Done()
 	l.calls.New = func() any { return &call{done: make(chan struct{}, 1)} }
 	started := make(chan struct{})
 	l.wg.Add(1)
@@ -478,9 +484,11 @@ func check(op string, ctx context.Context, nilFn bool) {
 // at a time. Do returns nil once fn has run. If ctx ends before fn starts,
 // fn never runs and Do returns ctx.Err(); once fn has started, Do waits
 // for it to finish (so fn never runs behind its caller's back) and returns
-// nil. It returns [ErrClosed] if the loop is closed before fn starts. If
-// fn panics, Do panics with a *[PanicError] on the caller's goroutine and
-// the loop goes on.
+// nil. It returns [ErrClosed] at once if the loop is closed before fn
+// starts. If fn panics, Do panics with a *[PanicError] on the caller's
+// goroutine and the loop goes on. If fn calls runtime.Goexit, the loop
+// closes and Do panics with a *PanicError whose Value is an error saying
+// so.
 //
 // Called from a handler of the same loop, Do would wait for itself: it
 // panics instead. It panics if ctx or fn is nil.
@@ -520,10 +528,15 @@ func (l *Loop[S]) do(ctx context.Context, t task[S], op string) error {
 	case <-c.done:
 		return l.answer(c)
 	case <-ctx.Done():
+		err = ctx.Err()
+	case <-l.closing:
+		// Close fails a waiting Do at once, even while the loop is still
+		// busy with a handler queued ahead of this one.
+		err = ErrClosed
 	}
 	if c.state.CompareAndSwap(callPending, callAbandoned) {
 		// The loop will see callAbandoned, skip fn and recycle c.
-		return ctx.Err()
+		return err
 	}
 	// The loop took it first: fn runs or ran (or the loop closed); wait
 	// for the answer.
@@ -609,6 +622,11 @@ func (l *Loop[S]) TryPost(fn func(*S)) error {
 // closed before work starts, work never runs; if it is closed before then
 // runs, then never runs. A panic in work or then is not recovered. It
 // panics if l, ctx, work or then is nil.
+//
+// work must not wait for room in the same loop (Do, Post, Offload): the
+// room its own result holds comes back only after work returns, so when
+// the queue is full of such rooms that wait lasts until work's ctx ends.
+// Return what the loop needs and use it in then, or use TryPost.
 func Offload[S, R any](l *Loop[S], ctx context.Context, work func(context.Context) (R, error), then func(*S, R, error)) error {
 	if l == nil {
 		panic("loop: Offload with nil Loop")
@@ -702,20 +720,26 @@ func (l *Loop[S]) runJob(j *job[S]) {
 
 // Close closes the loop: calls waiting for room and every later call fail
 // with [ErrClosed]; handlers queued and not started never run (their Do
-// callers get ErrClosed); offloaded work sees its ctx cancelled, works not
-// started never run, and results not yet run are dropped. A handler that
-// is running finishes. Close does not wait; use [Loop.Wait]. It is
-// idempotent and may be called from a handler.
+// callers get ErrClosed at once); offloaded work sees its ctx cancelled,
+// works not started never run, and results not yet run are dropped. A
+// handler that is running finishes. Close does not wait; use [Loop.Wait].
+// It is idempotent and may be called from a handler.
 func (l *Loop[S]) Close() {
 	if !l.closed.CompareAndSwap(false, true) {
 		return
 	}
-	l.cancel()
+	// Take the works not started before cancelling the running ones: a
+	// running work that returns because of the cancel frees its worker,
+	// which must then find no queued work to start.
 	l.jobsMu.Lock()
 	l.jobsClosed = true
 	pending := l.jobs
 	l.jobs = nil
 	l.jobsMu.Unlock()
+	l.cancel() // also fails every Do still waiting for its handler to start
+	if l.testHookCancelled != nil {
+		l.testHookCancelled()
+	}
 	for _, j := range pending {
 		j.r.Cancel()
 	}
