@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/fifo"
 )
 
 // lock is the ctx-aware mutex under [Value] and [Serial].
@@ -63,12 +65,11 @@ type lock struct {
 	// reach it: unlinked under mu, and every token sent to it received.
 	// Per lock rather than global, so that a lock made inside a
 	// testing/synctest bubble never gets a channel made outside it.
-	free       sync.Pool
-	head, tail *waiter
+	free sync.Pool
+	q    fifo.List[waiter, *waiter] // queued callers, oldest first
 	// woken is the waiter (always the head) holding a wake-up it has not
 	// answered yet, or nil. At most one is outstanding.
 	woken     *waiter
-	waiting   int
 	contended uint64 // acquisitions that had to queue
 	cancelled uint64 // waiters whose context ended first
 }
@@ -106,8 +107,8 @@ type waiter struct {
 	// without an outstanding wake-up; the woken one reads closed under mu
 	// when it answers its wake-up. So closed is read only under mu or
 	// after Close's own token.
-	closed     bool
-	prev, next *waiter
+	closed bool
+	fifo.Node[waiter]
 }
 
 func newWaiter() *waiter {
@@ -385,8 +386,8 @@ func (l *lock) recycle(w *waiter) {
 // oldest waiter in handoff mode, else free it and wake the oldest waiter to
 // compete for it.
 func (l *lock) releaseLocked() {
-	if l.state.Load()&handoffBit != 0 && l.head != nil {
-		w := l.head
+	if l.state.Load()&handoffBit != 0 && l.q.Front() != nil {
+		w := l.q.Front()
 		l.unlinkLocked(w)
 		// The word goes from our id to w's without ever being free, so
 		// nobody can take the lock in between. Nobody else changes a held
@@ -394,7 +395,7 @@ func (l *lock) releaseLocked() {
 		for {
 			s := l.state.Load()
 			ns := w.h.id<<flagBits | s&flagMask
-			if l.head == nil || time.Since(w.since) < starveAfter {
+			if l.q.Front() == nil || time.Since(w.since) < starveAfter {
 				ns &^= handoffBit // back to normal (unlinkLocked cleared queued if empty)
 			}
 			if l.state.CompareAndSwap(s, ns) {
@@ -417,40 +418,20 @@ func (l *lock) releaseLocked() {
 // wakeLocked wakes the oldest waiter to compete for the lock, if the lock
 // is free and no wake-up is outstanding.
 func (l *lock) wakeLocked() {
-	if l.head != nil && l.woken == nil && l.state.Load()>>flagBits == 0 {
-		l.woken = l.head
+	if l.q.Front() != nil && l.woken == nil && l.state.Load()>>flagBits == 0 {
+		l.woken = l.q.Front()
 		l.setFlags(wokenBit, 0)
-		l.head.ready <- struct{}{}
+		l.q.Front().ready <- struct{}{}
 	}
 }
 
-func (l *lock) pushLocked(w *waiter) {
-	w.prev, w.next = l.tail, nil
-	if l.tail == nil {
-		l.head = w
-	} else {
-		l.tail.next = w
-	}
-	l.tail = w
-	l.waiting++
-}
+func (l *lock) pushLocked(w *waiter) { l.q.PushBack(w) }
 
 // unlinkLocked removes w from the queue; when the queue empties it clears
 // the queued and handoff bits, which re-enables the fast paths.
 func (l *lock) unlinkLocked(w *waiter) {
-	if w.prev == nil {
-		l.head = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		l.tail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next = nil, nil
-	l.waiting--
-	if l.head == nil {
+	l.q.Remove(w)
+	if l.q.Len() == 0 {
 		l.setFlags(0, queuedBit|handoffBit|wokenBit)
 	}
 }
@@ -461,7 +442,7 @@ func (l *lock) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.setFlags(closedBit, 0)
-	for w := l.head; w != nil; w = l.head {
+	for w := l.q.Front(); w != nil; w = l.q.Front() {
 		l.unlinkLocked(w)
 		w.closed = true
 		// The woken waiter already has a token (or has taken it and is on
@@ -481,7 +462,7 @@ func (l *lock) stats() Stats {
 	s := l.state.Load()
 	return Stats{
 		Held:      s>>flagBits != 0,
-		Waiting:   l.waiting,
+		Waiting:   l.q.Len(),
 		Contended: l.contended,
 		Cancelled: l.cancelled,
 		Closed:    s&closedBit != 0,

@@ -3,6 +3,8 @@ package guard
 import (
 	"context"
 	"sync"
+
+	"github.com/sluice-go/sluice/internal/fifo"
 )
 
 // rwLock is the ctx-aware FIFO readers-writer lock under [RW]. It is a
@@ -18,20 +20,19 @@ import (
 // and is never starved by a stream of them.
 type rwLock struct {
 	mu       sync.Mutex
-	readers  int   // read holds now
-	writer   *hold // the write hold now, or nil
-	head     *rwWaiter
-	tail     *rwWaiter
+	readers  int                            // read holds now
+	writer   *hold                          // the write hold now, or nil
+	q        fifo.List[rwWaiter, *rwWaiter] // queued callers, oldest first
 	waitingR int
 	waitingW int
 	closed   bool
 }
 
 type rwWaiter struct {
-	h          *hold
-	ready      chan struct{} // buffered(1): one token when admitted or closed
-	closed     bool
-	prev, next *rwWaiter
+	h      *hold
+	ready  chan struct{} // buffered(1): one token when admitted or closed
+	closed bool
+	fifo.Node[rwWaiter]
 }
 
 // acquire admits a Read (write == false) or Write call made with ctx. It
@@ -63,7 +64,7 @@ func (l *rwLock) acquire(ctx context.Context, write bool) (h *hold, inline bool,
 		return nil, false, ErrClosed
 	}
 	h = newHold(ctx, l, write)
-	if l.head == nil && l.fitsLocked(write) {
+	if l.q.Front() == nil && l.fitsLocked(write) {
 		l.admitLocked(h)
 		l.mu.Unlock()
 		return h, false, nil
@@ -131,7 +132,7 @@ func (l *rwLock) releaseLocked(h *hold) {
 // grantLocked admits waiters from the head while they fit, and stops at
 // the first that does not (strict FIFO).
 func (l *rwLock) grantLocked() {
-	for w := l.head; w != nil; w = l.head {
+	for w := l.q.Front(); w != nil; w = l.q.Front() {
 		if !l.fitsLocked(w.h.write) {
 			return
 		}
@@ -142,13 +143,7 @@ func (l *rwLock) grantLocked() {
 }
 
 func (l *rwLock) pushLocked(w *rwWaiter) {
-	w.prev, w.next = l.tail, nil
-	if l.tail == nil {
-		l.head = w
-	} else {
-		l.tail.next = w
-	}
-	l.tail = w
+	l.q.PushBack(w)
 	if w.h.write {
 		l.waitingW++
 	} else {
@@ -157,17 +152,7 @@ func (l *rwLock) pushLocked(w *rwWaiter) {
 }
 
 func (l *rwLock) unlinkLocked(w *rwWaiter) {
-	if w.prev == nil {
-		l.head = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		l.tail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next = nil, nil
+	l.q.Remove(w)
 	if w.h.write {
 		l.waitingW--
 	} else {
@@ -179,7 +164,7 @@ func (l *rwLock) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
-	for w := l.head; w != nil; w = l.head {
+	for w := l.q.Front(); w != nil; w = l.q.Front() {
 		l.unlinkLocked(w)
 		w.closed = true
 		w.ready <- struct{}{}

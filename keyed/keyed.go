@@ -50,6 +50,8 @@ import (
 	"errors"
 	"hash/maphash"
 	"sync"
+
+	"github.com/sluice-go/sluice/internal/fifo"
 )
 
 // ErrClosed is returned by Lock, RLock and Do once the Mutex, RWMutex or
@@ -110,7 +112,7 @@ func (s *shard[K, V]) closeWaiters(queue func(*V) *waitQueue) {
 	s.t.all(func(i int) {
 		q := queue(&s.t.slots[i].v)
 		for !q.empty() {
-			w := q.pop()
+			w := q.PopFront()
 			w.closed, w.err = true, ErrClosed
 			s.waiters--
 			wake(w)
@@ -136,8 +138,8 @@ type waiter struct {
 	// ready receives one token when the waiter is granted what it waited
 	// for, failed by Close, or given its result (Once). Buffered, so the
 	// granter never blocks.
-	ready      chan struct{}
-	prev, next *waiter
+	ready chan struct{}
+	fifo.Node[waiter]
 
 	write  bool  // RWMutex: waits to write
 	closed bool  // woken by Close, not granted
@@ -152,48 +154,13 @@ func newWaiter() *waiter {
 	return &waiter{ready: make(chan struct{}, 1)}
 }
 
-// waitQueue is a FIFO of waiters, oldest first, kept as a doubly linked
-// list so a cancelled waiter leaves from the middle in O(1). It is a small
-// value stored inside map entries.
+// waitQueue is a FIFO of waiters, oldest first (a cancelled waiter leaves
+// from the middle in O(1)); a small value stored inside map entries.
 type waitQueue struct {
-	head, tail *waiter
-	n          int
+	fifo.List[waiter, *waiter]
 }
 
-func (q *waitQueue) empty() bool { return q.head == nil }
-
-func (q *waitQueue) push(w *waiter) {
-	w.prev, w.next = q.tail, nil
-	if q.tail == nil {
-		q.head = w
-	} else {
-		q.tail.next = w
-	}
-	q.tail = w
-	q.n++
-}
-
-func (q *waitQueue) remove(w *waiter) {
-	if w.prev == nil {
-		q.head = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		q.tail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next = nil, nil
-	q.n--
-}
-
-// pop removes and returns the oldest waiter.
-func (q *waitQueue) pop() *waiter {
-	w := q.head
-	q.remove(w)
-	return w
-}
+func (q *waitQueue) empty() bool { return q.Len() == 0 }
 
 // wake sends w its token. The channel is buffered and each waiter is woken
 // at most once, so this never blocks.

@@ -118,7 +118,7 @@ func (m *Mutex[K]) Lock(ctx context.Context, k K) error {
 		}
 	}
 	w := newWaiter()
-	sh.t.slots[i].v.q.push(w)
+	sh.t.slots[i].v.q.PushBack(w)
 	sh.waiters++
 	sh.mu.Unlock()
 
@@ -145,7 +145,7 @@ func (m *Mutex[K]) Lock(ctx context.Context, k K) error {
 	}
 	// k's entry is still there (someone holds k while we wait), though
 	// its slot may have moved: find it again.
-	sh.t.slots[sh.t.find(h, k)].v.q.remove(w)
+	sh.t.slots[sh.t.find(h, k)].v.q.Remove(w)
 	sh.waiters--
 	sh.mu.Unlock()
 	return ctx.Err()
@@ -201,7 +201,7 @@ func (sh *mutexShard[K]) unlockLocked(h uint64, k K) bool {
 		sh.t.remove(i)
 		return true
 	}
-	w := q.pop()
+	w := q.PopFront()
 	sh.waiters--
 	sh.locks++
 	sh.contended++

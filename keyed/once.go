@@ -134,7 +134,7 @@ func (o *Once[K]) Do(ctx context.Context, k K, fn func(context.Context) error) e
 	}
 	w := newWaiter()
 	w.gen = e.gen
-	e.q.push(w)
+	e.q.PushBack(w)
 	sh.waiters++
 	sh.mu.Unlock()
 
@@ -147,7 +147,7 @@ func (o *Once[K]) Do(ctx context.Context, k K, fn func(context.Context) error) e
 			giveUpHook()
 			sh.mu.Lock()
 			if !woken(w) {
-				e.q.remove(w)
+				e.q.Remove(w)
 				sh.waiters--
 				sh.cancelled++
 				sh.mu.Unlock()
@@ -208,11 +208,11 @@ func (sh *onceShard[K]) finish(h uint64, k K, e *onceEntry, err error, gaveUp, r
 		sh.done++
 	}
 	if !gaveUp {
-		for w := e.q.head; w != nil; {
-			next := w.next
+		for w := e.q.Front(); w != nil; {
+			next := w.Next()
 			if w.gen == e.runGen {
 				// Arrived before any Forget: it joined this run.
-				e.q.remove(w)
+				e.q.Remove(w)
 				sh.waiters--
 				sh.shared++
 				w.err = err
@@ -224,12 +224,12 @@ func (sh *onceShard[K]) finish(h uint64, k K, e *onceEntry, err error, gaveUp, r
 	// When e.done, every waiter joined this run (gen did not move), so the
 	// queue is empty now.
 	if !e.q.empty() {
-		w := e.q.pop()
+		w := e.q.PopFront()
 		sh.waiters--
 		e.running = true
 		sh.running++
 		e.runGen = e.gen
-		for r := e.q.head; r != nil; r = r.next {
+		for r := e.q.Front(); r != nil; r = r.Next() {
 			r.gen = e.gen // they wait for the new run now
 		}
 		w.run = true

@@ -107,7 +107,7 @@ func (m *RWMutex[K]) lock(ctx context.Context, k K, write bool) error {
 	}
 	w := newWaiter()
 	w.write = write
-	sh.t.slots[sh.t.find(h, k)].v.q.push(w)
+	sh.t.slots[sh.t.find(h, k)].v.q.PushBack(w)
 	sh.waiters++
 	sh.mu.Unlock()
 
@@ -134,7 +134,7 @@ func (m *RWMutex[K]) lock(ctx context.Context, k K, write bool) error {
 	}
 	i := sh.t.find(h, k)
 	e := &sh.t.slots[i].v
-	e.q.remove(w)
+	e.q.Remove(w)
 	sh.waiters--
 	// If w was a writer at the head, the readers behind it may go now.
 	sh.grantLocked(e)
@@ -249,7 +249,7 @@ func (sh *rwShard[K]) unlockLocked(h uint64, k K, write bool) bool {
 // it. It stops at the first that cannot, so nobody passes a writer.
 func (sh *rwShard[K]) grantLocked(e *rwEntry) {
 	for !e.q.empty() {
-		w := e.q.head
+		w := e.q.Front()
 		if w.write {
 			if e.writer || e.readers > 0 {
 				return
@@ -263,7 +263,7 @@ func (sh *rwShard[K]) grantLocked(e *rwEntry) {
 			e.readers++
 			sh.readers++
 		}
-		e.q.pop()
+		e.q.PopFront()
 		sh.waiters--
 		wake(w)
 	}

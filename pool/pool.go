@@ -88,6 +88,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/sem"
 )
 
@@ -181,11 +182,9 @@ type Pool struct {
 	// queue is a ring of admitted tasks not yet started.
 	queue      []Task
 	qhead, qn  int
-	bhead      *waiter // Go calls blocked until admitted, oldest first
-	btail      *waiter
-	blocked    int
-	running    int // workers, each holding one slot
-	acquiring  int // Go calls waiting on the semaphore
+	blocked    fifo.List[waiter, *waiter] // Go calls blocked until admitted, oldest first
+	running    int                        // workers, each holding one slot
+	acquiring  int                        // Go calls waiting on the semaphore
 	done       bool
 	idle       chan struct{} // made by Wait; closed once nothing runs, is queued or is in Go
 	free       []*waiter     // recycled waiters (per group: channels stay in one synctest bubble)
@@ -204,8 +203,8 @@ type waiter struct {
 	fn    Task
 	ready chan struct{} // buffered(1): one token when admitted or taken
 	// state is set under mu before the token is sent.
-	state      int
-	prev, next *waiter
+	state int
+	fifo.Node[waiter]
 }
 
 const (
@@ -343,7 +342,7 @@ func (p *Pool) Go(fn Task) error {
 // slot is free, else in the hand-off queue behind running workers. On
 // success it unlocks mu and returns true; otherwise mu stays held.
 func (p *Pool) admitLocked(fn Task) bool {
-	pending := p.qn > 0 || p.blocked > 0
+	pending := p.qn > 0 || p.blocked.Len() > 0
 	if p.sem.TryAcquire(1) {
 		p.running++
 		p.workers.Add(1)
@@ -360,7 +359,7 @@ func (p *Pool) admitLocked(fn Task) bool {
 	// the group's workers are about to give their slots back (see
 	// nextLocked), and fn should wait for a slot in the semaphore's order,
 	// not run on a slot the group keeps.
-	if p.running > 0 && p.blocked == 0 && p.qn < len(p.queue) && !p.yieldLocked() {
+	if p.running > 0 && p.blocked.Len() == 0 && p.qn < len(p.queue) && !p.yieldLocked() {
 		p.queue[(p.qhead+p.qn)%len(p.queue)] = fn
 		p.qn++
 		p.mu.Unlock()
@@ -494,7 +493,7 @@ func (p *Pool) nextLocked() Task {
 	// from the moment a failure that cancels the group is recorded: the
 	// worker that recorded it cancels outside mu, and until it has, another
 	// worker must not admit the calls that cancel is for.
-	admitBlocked := p.blocked > 0 && !p.ctxDone() && !p.failingLocked()
+	admitBlocked := p.blocked.Len() > 0 && !p.ctxDone() && !p.failingLocked()
 	yield := p.yieldLocked()
 	if p.qn == 0 && !admitBlocked {
 		return nil
@@ -535,7 +534,7 @@ func (p *Pool) nextLocked() Task {
 	// every free place: a submitter that blocks on a full queue is then
 	// woken once per half a queue of tasks, not once per task.
 	if admitBlocked && p.qn <= len(p.queue)/2 {
-		for p.blocked > 0 && p.qn < len(p.queue) {
+		for p.blocked.Len() > 0 && p.qn < len(p.queue) {
 			w := p.popBlockedLocked()
 			p.queue[(p.qhead+p.qn)%len(p.queue)] = w.fn
 			p.qn++
@@ -617,7 +616,7 @@ func (p *Pool) ctxDone() bool {
 func (p *Pool) yieldLocked() bool { return p.shared && p.sem.HasWaiters() }
 
 func (p *Pool) idleLocked() bool {
-	return p.running == 0 && p.acquiring == 0 && p.blocked == 0
+	return p.running == 0 && p.acquiring == 0 && p.blocked.Len() == 0
 }
 
 func (p *Pool) checkIdleLocked() {
@@ -684,7 +683,7 @@ func (p *Pool) Stats() Stats {
 		Limit:     p.sem.Size(),
 		Running:   p.running,
 		Queued:    p.qn,
-		Blocked:   p.blocked + p.acquiring,
+		Blocked:   p.blocked.Len() + p.acquiring,
 		Completed: p.completed,
 		Failed:    p.failed,
 		Panicked:  p.nPanicked,
@@ -712,34 +711,8 @@ func (p *Pool) putWaiterLocked(w *waiter) {
 	}
 }
 
-func (p *Pool) pushBlockedLocked(w *waiter) {
-	w.prev, w.next = p.btail, nil
-	if p.btail == nil {
-		p.bhead = w
-	} else {
-		p.btail.next = w
-	}
-	p.btail = w
-	p.blocked++
-}
+func (p *Pool) pushBlockedLocked(w *waiter) { p.blocked.PushBack(w) }
 
-func (p *Pool) popBlockedLocked() *waiter {
-	w := p.bhead
-	p.removeBlockedLocked(w)
-	return w
-}
+func (p *Pool) popBlockedLocked() *waiter { return p.blocked.PopFront() }
 
-func (p *Pool) removeBlockedLocked(w *waiter) {
-	if w.prev == nil {
-		p.bhead = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		p.btail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next = nil, nil
-	p.blocked--
-}
+func (p *Pool) removeBlockedLocked(w *waiter) { p.blocked.Remove(w) }

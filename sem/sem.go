@@ -28,6 +28,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluice-go/sluice/internal/fifo"
 )
 
 // ErrClosed is returned by Acquire and Permit once the semaphore is closed.
@@ -65,9 +67,8 @@ type Semaphore struct {
 	state atomic.Uint64
 	size  int64
 
-	mu         sync.Mutex
-	head, tail *waiter // FIFO of blocked acquirers, oldest first
-	waiters    int64
+	mu sync.Mutex
+	q  fifo.List[waiter, *waiter] // blocked acquirers, oldest first
 
 	// free recycles waiters with their channel, so a contended Acquire does
 	// not allocate. A waiter goes back only once nothing else can reach it:
@@ -86,9 +87,10 @@ type waiter struct {
 	// failed by Close); its token is sent after mu is released. closed says
 	// which. Both are read by the waiter only after it has its token, or
 	// under mu.
-	granted    bool
-	closed     bool
-	prev, next *waiter
+	granted bool
+	closed  bool
+	fifo.Node[waiter]
+	wakeNext *waiter // the next waiter in a wakeList
 }
 
 func newWaiter() any { return &waiter{ready: make(chan struct{}, 1)} }
@@ -223,15 +225,15 @@ func (s *Semaphore) acquireSlow(done <-chan struct{}, ctx context.Context, n int
 		s.recycle(w)
 		return ctx.Err()
 	}
-	wasHead := s.head == w
+	wasHead := s.q.Front() == w
 	s.removeLocked(w)
-	var woken *waiter
+	var woken wakeList
 	if wasHead {
 		// The head may have been what blocked the waiters behind it.
 		woken = s.grantLocked()
 	}
 	s.mu.Unlock()
-	wake(woken)
+	woken.wake()
 	s.recycle(w)
 	return ctx.Err()
 }
@@ -251,31 +253,11 @@ func (s *Semaphore) recycle(w *waiter) {
 	s.free.Put(w)
 }
 
-func (s *Semaphore) pushLocked(w *waiter) {
-	w.prev, w.next = s.tail, nil
-	if s.tail == nil {
-		s.head = w
-	} else {
-		s.tail.next = w
-	}
-	s.tail = w
-	s.waiters++
-}
+func (s *Semaphore) pushLocked(w *waiter) { s.q.PushBack(w) }
 
 func (s *Semaphore) removeLocked(w *waiter) {
-	if w.prev == nil {
-		s.head = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		s.tail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next = nil, nil
-	s.waiters--
-	if s.head == nil {
+	s.q.Remove(w)
+	if s.q.Len() == 0 {
 		s.clearQueuedLocked()
 	}
 }
@@ -303,9 +285,8 @@ func (s *Semaphore) clearQueuedLocked() {
 // Mutex.lockSlow were the top of the contended profile). The permits are
 // already counted to the waiter and granted is set, so nothing can admit
 // them twice, and a waiter that gives up in between waits for its token.
-func (s *Semaphore) grantLocked() (woken *waiter) {
-	var last *waiter
-	for w := s.head; w != nil; w = s.head {
+func (s *Semaphore) grantLocked() (woken wakeList) {
+	for w := s.q.Front(); w != nil; w = s.q.Front() {
 		st := s.state.Load()
 		if !s.fits(st, w.n) {
 			break
@@ -313,23 +294,30 @@ func (s *Semaphore) grantLocked() (woken *waiter) {
 		s.state.Add(uint64(w.n))
 		s.removeLocked(w)
 		w.granted = true
-		if last == nil {
-			woken = w
-		} else {
-			last.next = w
-		}
-		last = w
+		woken.add(w)
 	}
 	return woken
 }
 
-// wake sends the token of each waiter in a list made by grantLocked or
-// Close. It must be called without mu held.
-func wake(w *waiter) {
-	for w != nil {
-		next := w.next
-		w.next = nil
-		w.ready <- struct{}{}
+// wakeList collects the waiters that grantLocked or Close took off the
+// FIFO under mu, so that their tokens are sent once mu is released.
+type wakeList struct{ head, tail *waiter }
+
+func (l *wakeList) add(w *waiter) {
+	if l.tail == nil {
+		l.head = w
+	} else {
+		l.tail.wakeNext = w
+	}
+	l.tail = w
+}
+
+// wake sends each waiter its token. It must be called without mu held.
+func (l wakeList) wake() {
+	for w := l.head; w != nil; {
+		next := w.wakeNext
+		w.wakeNext = nil
+		w.ready <- struct{}{} // after this the waiter may be recycled
 		w = next
 	}
 }
@@ -386,7 +374,7 @@ func (s *Semaphore) Release(n int64) {
 	}
 	woken := s.grantLocked()
 	s.mu.Unlock()
-	wake(woken)
+	woken.wake()
 }
 
 // Close fails every current waiter and every later Acquire and Permit
@@ -400,19 +388,14 @@ func (s *Semaphore) Close() {
 			break
 		}
 	}
-	var woken, last *waiter
-	for w := s.head; w != nil; w = s.head {
+	var woken wakeList
+	for w := s.q.Front(); w != nil; w = s.q.Front() {
 		s.removeLocked(w)
 		w.granted, w.closed = true, true
-		if last == nil {
-			woken = w
-		} else {
-			last.next = w
-		}
-		last = w
+		woken.add(w)
 	}
 	s.mu.Unlock()
-	wake(woken)
+	woken.wake()
 }
 
 // HasWaiters reports whether any caller is queued waiting for permits. It
@@ -438,7 +421,7 @@ func (s *Semaphore) Stats() Stats {
 	return Stats{
 		Size:    s.size,
 		InUse:   int64(st & countMask),
-		Waiters: s.waiters,
+		Waiters: int64(s.q.Len()),
 		Closed:  st&closedBit != 0,
 	}
 }
