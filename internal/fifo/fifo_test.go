@@ -5,7 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluice-go/sluice/conctest"
 )
+
+func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
 
 type item struct {
 	Node[item]
