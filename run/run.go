@@ -135,15 +135,7 @@ type cand struct {
 //
 // It panics if ctx or fn is nil or mode is not one of the three.
 func (g *Guard) Do(ctx context.Context, mode Mode, fn func(context.Context) error) error {
-	if ctx == nil {
-		panic("run: Do with nil Context")
-	}
-	if fn == nil {
-		panic("run: Do with nil func")
-	}
-	if mode != Reject && mode != Join && mode != Again {
-		panic(fmt.Sprintf("run: Do with invalid %v", mode))
-	}
+	checkDo("Do", ctx, mode, fn)
 	g.mu.Lock()
 	if g.cur == nil {
 		r := &runRec{done: make(chan struct{}), started: true}
@@ -337,6 +329,19 @@ type Keyed[K comparable] struct {
 	retired Stats // counters of the Guards already freed
 }
 
+// checkDo panics, naming method, on a nil ctx or fn or an unknown mode.
+func checkDo(method string, ctx context.Context, mode Mode, fn func(context.Context) error) {
+	if ctx == nil {
+		panic("run: " + method + " with nil Context")
+	}
+	if fn == nil {
+		panic("run: " + method + " with nil func")
+	}
+	if mode != Reject && mode != Join && mode != Again {
+		panic(fmt.Sprintf("run: %s with invalid %v", method, mode))
+	}
+}
+
 type keyedEntry struct {
 	g    Guard
 	refs int // calls in Do for this key
@@ -345,15 +350,7 @@ type keyedEntry struct {
 // Do is [Guard.Do] on the Guard of key.
 func (k *Keyed[K]) Do(ctx context.Context, key K, mode Mode, fn func(context.Context) error) error {
 	// Check before taking a reference, so a bad call leaves nothing behind.
-	if ctx == nil {
-		panic("run: Keyed.Do with nil Context")
-	}
-	if fn == nil {
-		panic("run: Keyed.Do with nil func")
-	}
-	if mode != Reject && mode != Join && mode != Again {
-		panic(fmt.Sprintf("run: Keyed.Do with invalid %v", mode))
-	}
+	checkDo("Keyed.Do", ctx, mode, fn)
 	k.mu.Lock()
 	if k.m == nil {
 		k.m = make(map[K]*keyedEntry)

@@ -438,20 +438,25 @@ func ms(d time.Duration) string {
 	return d.Round(100 * time.Microsecond).String()
 }
 
+// commonMetrics are the figures both variants report, in table order.
+func commonMetrics(r Report) []demo.Metric {
+	return []demo.Metric{
+		demo.M("workers", r.Workers),
+		demo.M("elapsed", r.Elapsed.Round(time.Millisecond)),
+		demo.M("status requests", r.StatusCount),
+		demo.M("status p50", ms(r.StatusP50)),
+		demo.M("status p99", ms(r.StatusP99)),
+		demo.M("watchdog reports", r.SlowReports),
+	}
+}
+
 func naiveResult(r Report) demo.Result {
 	res := demo.Result{
 		Scenario: "eventloop",
 		Variant:  demo.Naive,
-		Metrics: []demo.Metric{
-			demo.M("workers", r.Workers),
-			demo.M("elapsed", r.Elapsed.Round(time.Millisecond)),
-			demo.M("status requests", r.StatusCount),
-			demo.M("status p50", ms(r.StatusP50)),
-			demo.M("status p99", ms(r.StatusP99)),
-			demo.M("watchdog reports", r.SlowReports),
+		Metrics: append(commonMetrics(r),
 			demo.M("blocking handler", r.SlowHandler),
-			demo.M("blocked in", r.BlockedIn),
-		},
+			demo.M("blocked in", r.BlockedIn)),
 	}
 	switch {
 	case r.StatusP99 < 100*time.Millisecond:
@@ -470,15 +475,8 @@ func sluiceResult(r, naive Report) demo.Result {
 	res := demo.Result{
 		Scenario: "eventloop",
 		Variant:  demo.Sluice,
-		Metrics: []demo.Metric{
-			demo.M("workers", r.Workers),
-			demo.M("elapsed", r.Elapsed.Round(time.Millisecond)),
-			demo.M("status requests", r.StatusCount),
-			demo.M("status p50", ms(r.StatusP50)),
-			demo.M("status p99", ms(r.StatusP99)),
-			demo.M("watchdog reports", r.SlowReports),
-			demo.M("scores ok", r.ScoresOK),
-		},
+		Metrics: append(commonMetrics(r),
+			demo.M("scores ok", r.ScoresOK)),
 	}
 	var failed []string
 	if !r.ScoresOK {
