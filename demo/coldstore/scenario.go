@@ -187,14 +187,7 @@ func stuck(ctx context.Context, cfg Config, mk newStore, r *Report) error {
 	h := newHold()
 	s, wait := mk(&GatedBackend{Backend: mem, Reads: h}, cfg.Deadline)
 	results := make(chan error, cfg.Readers+1)
-	for i := range cfg.Readers {
-		go func() {
-			_, err := s.BlockByNumber(ctx, uint64(1+i%chainLen))
-			results <- err
-		}()
-	}
-	if err := h.waitEntered(ctx, cfg.Readers); err != nil {
-		h.open()
+	if err := parkReaders(ctx, s, h, cfg.Readers, results); err != nil {
 		return fmt.Errorf("coldstore: stuck phase: %w", err)
 	}
 	go func() {
@@ -252,14 +245,7 @@ func closing(ctx context.Context, cfg Config, mk newStore, r *Report) error {
 	h := newHold()
 	s, wait := mk(&GatedBackend{Backend: mem, Reads: h}, 0)
 	results := make(chan error, cfg.Readers+1)
-	for i := range cfg.Readers {
-		go func() {
-			_, err := s.BlockByNumber(ctx, uint64(1+i%chainLen))
-			results <- err
-		}()
-	}
-	if err := h.waitEntered(ctx, cfg.Readers); err != nil {
-		h.open()
+	if err := parkReaders(ctx, s, h, cfg.Readers, results); err != nil {
 		return fmt.Errorf("coldstore: close phase: %w", err)
 	}
 	go func() {
@@ -373,6 +359,24 @@ type hold struct {
 	isOpen  bool
 	release chan struct{}
 	changed chan struct{}
+}
+
+// parkReaders starts n reads of s, whose backend parks every read in h,
+// and waits until all n are parked. Each read's result goes to results.
+// If they do not all park, it opens h (so nothing stays stuck) and
+// returns the error.
+func parkReaders(ctx context.Context, s Store, h *hold, n int, results chan<- error) error {
+	for i := range n {
+		go func() {
+			_, err := s.BlockByNumber(ctx, uint64(1+i%chainLen))
+			results <- err
+		}()
+	}
+	if err := h.waitEntered(ctx, n); err != nil {
+		h.open()
+		return err
+	}
+	return nil
 }
 
 func newHold() *hold { return &hold{release: make(chan struct{}), changed: make(chan struct{})} }

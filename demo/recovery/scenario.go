@@ -170,15 +170,7 @@ func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 	v.live.Wait()
 	ct.base.CloseIdleConnections()
 	samp.stop()
-
-	r.Requests = int(ct.sent.Load())
-	r.PeakGoroutines = samp.peak() - base
-	r.PeakInFlight = ct.inFlight.max()
-	r.PeakAtNode = node.inFlight.max()
-	r.OverlappingRuns = v.runs.max()
-	r.NoDeadline = int(ct.noDeadline.Load())
-	r.Leaked = settle(ctx, base, time.Second)
-	r.Elapsed = time.Since(start)
+	r.record(ctx, base, samp, ct, node, v.runs.max(), start)
 	if err != nil {
 		return r, fmt.Errorf("recovery: naive variant did not reach its steady state within %v: %w", cfg.Guard, err)
 	}
@@ -274,15 +266,8 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	node.close()
 	ct.base.CloseIdleConnections()
 	samp.stop()
-	r.Requests = int(ct.sent.Load())
-	r.PeakGoroutines = samp.peak() - base
-	r.PeakInFlight = ct.inFlight.max()
-	r.PeakAtNode = node.inFlight.max()
-	r.OverlappingRuns = v.runs.max()
-	r.NoDeadline = int(ct.noDeadline.Load())
+	r.record(ctx, base, samp, ct, node, v.runs.max(), start)
 	r.Timeouts = int(v.timeouts.Load())
-	r.Leaked = settle(ctx, base, time.Second)
-	r.Elapsed = time.Since(start)
 	return r, nil
 }
 
@@ -398,6 +383,19 @@ func (s *sampler) peak() int { return int(s.max.Load()) - 1 }
 // connections' goroutines exit on their own once closed; they have no
 // event to wait on, so it checks every millisecond), and returns how many
 // are still above it.
+// record fills in the figures both variants measure the same way, once
+// their run is over and the sampler stopped.
+func (r *Report) record(ctx context.Context, base int, samp *sampler, ct *countingTransport, node *mlNode, overlapping int, start time.Time) {
+	r.Requests = int(ct.sent.Load())
+	r.PeakGoroutines = samp.peak() - base
+	r.PeakInFlight = ct.inFlight.max()
+	r.PeakAtNode = node.inFlight.max()
+	r.OverlappingRuns = overlapping
+	r.NoDeadline = int(ct.noDeadline.Load())
+	r.Leaked = settle(ctx, base, time.Second)
+	r.Elapsed = time.Since(start)
+}
+
 func settle(ctx context.Context, base int, d time.Duration) int {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
