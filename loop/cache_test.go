@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,8 +20,8 @@ type profile struct {
 func TestCacheBadInput(t *testing.T) {
 	fetch := func(context.Context, int) (int, error) { return 0, nil }
 	valid := func(int) bool { return true }
-	mustPanic(t, "NewCache with nil function", func() { NewCache[int, int](nil, valid) })
-	mustPanic(t, "NewCache with nil function", func() { NewCache(fetch, nil) })
+	mustPanic(t, "NewCache with nil fetch function", func() { NewCache[int, int](nil, valid) })
+	mustPanic(t, "NewCache with nil valid function", func() { NewCache(fetch, nil) })
 	c := NewCache(fetch, valid)
 	mustPanic(t, "Cache.Get with nil Context", func() { c.Get(nil, 1) }) //nolint:staticcheck
 }
@@ -169,6 +170,90 @@ func TestCachePanic(t *testing.T) {
 		}
 		if st := c.Stats(); st.Entries != 0 || st.Fetching != 0 {
 			t.Fatalf("Stats = %+v", st)
+		}
+	})
+}
+
+// Forget while a fetch of the key is in flight: that fetch's value is
+// older than the Forget, so it is not stored; the callers that were
+// already waiting for it get it; a Get after the Forget fetches again
+// rather than join it, and its value is what the cache keeps.
+func TestCacheForgetDuringFetch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		g := conctest.NewGate()
+		defer g.Open() // on failure too, so the bubble's goroutines end
+		var fetches atomic.Int64
+		c := NewCache(func(ctx context.Context, k int) (int, error) {
+			n := fetches.Add(1)
+			if n == 1 {
+				if err := g.Pass(ctx); err != nil {
+					return 0, err
+				}
+			}
+			return int(n)*100 + k, nil
+		}, func(int) bool { return true })
+		first := make(chan int, 1)
+		go func() { v, _ := c.Get(ctx, 1); first <- v }()
+		g.WaitEntered(ctx, 1)
+		shared := make(chan int, 1)
+		go func() { v, _ := c.Get(ctx, 1); shared <- v }()
+		synctest.Wait() // the second Get waits for the first one's fetch
+		c.Forget(1)
+		after := make(chan int, 1)
+		go func() { v, _ := c.Get(ctx, 1); after <- v }()
+		synctest.Wait()
+		if n := fetches.Load(); n != 2 {
+			t.Fatalf("%d fetches, want 2: a Get after Forget joined the fetch that started before it", n)
+		}
+		if v := <-after; v != 201 {
+			t.Fatalf("Get after Forget = %d, want 201 (the new fetch)", v)
+		}
+		g.Open()
+		if v := <-first; v != 101 {
+			t.Fatalf("fetching Get = %d, want 101", v)
+		}
+		if v := <-shared; v != 101 {
+			t.Fatalf("Get sharing the pre-Forget fetch = %d, want 101", v)
+		}
+		synctest.Wait()
+		if v, _ := c.Get(ctx, 1); v != 201 {
+			t.Fatalf("Get once both fetches landed = %d, want 201: the fetch from before Forget was stored", v)
+		}
+		if n := fetches.Load(); n != 2 {
+			t.Fatalf("%d fetches, want 2", n)
+		}
+		if st := c.Stats(); st.Entries != 1 || st.Fetching != 0 || st.Fetches != 2 || st.Rejected != 0 {
+			t.Fatalf("Stats = %+v", st)
+		}
+	})
+}
+
+// The defect as the issue reports it, without a second fetch in flight:
+// Forget during the fetch, then the fetch returns; the next Get must
+// fetch again.
+func TestCacheForgetBeforeFetchReturns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		g := conctest.NewGate()
+		defer g.Open() // on failure too, so the bubble's goroutines end
+		var fetches atomic.Int64
+		c := NewCache(func(ctx context.Context, k int) (int, error) {
+			if err := g.Pass(ctx); err != nil {
+				return 0, err
+			}
+			return int(fetches.Add(1)), nil
+		}, func(int) bool { return true })
+		first := make(chan int, 1)
+		go func() { v, _ := c.Get(ctx, 1); first <- v }()
+		g.WaitEntered(ctx, 1)
+		c.Forget(1)
+		g.Open()
+		if v := <-first; v != 1 {
+			t.Fatalf("fetching Get = %d, want 1", v)
+		}
+		if v, _ := c.Get(ctx, 1); v != 2 {
+			t.Fatalf("Get after Forget and the fetch's return = %d, want 2 (fetched again)", v)
 		}
 	})
 }

@@ -27,6 +27,9 @@
 //     a flood of Do and Post calls waits for room (FIFO, ctx-aware) or
 //     fails with [ErrFull] (TryPost, and calls from a handler, which must
 //     not wait for their own loop); memory never grows with the flood.
+//     Do and Post callers waiting for room are admitted in arrival order,
+//     and each queues its handler before the next is admitted, so their
+//     handlers run in arrival order however fast room frees up.
 //   - Offloaded work holds room in that queue for its result from the
 //     moment it is admitted, so delivering the result never fails for
 //     lack of room. At most the configured number of works run at once;
@@ -471,6 +474,36 @@ func (l *Loop[S]) reserve(ctx context.Context) (queue.Reservation[task[S]], erro
 	return r, err
 }
 
+// put queues t, waiting for room like reserve (never from the loop
+// goroutine).
+func (l *Loop[S]) put(ctx context.Context, t task[S]) error {
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+	}
+	err := l.q.TryPut(t)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, queue.ErrClosed) {
+		return ErrClosed
+	}
+	if l.onLoop() {
+		return fmt.Errorf("%w (called from a handler, which cannot wait for its own loop)", ErrFull)
+	}
+	// Put, not Reserve then Send: a waiting Put queues t before the next
+	// waiting caller is admitted, which is what keeps waiting Do and Post
+	// callers in FIFO order when room frees up back to back.
+	err = l.q.Put(ctx, t)
+	if errors.Is(err, queue.ErrClosed) {
+		err = ErrClosed
+	}
+	return err
+}
+
 func check(op string, ctx context.Context, nilFn bool) {
 	if ctx == nil {
 		panic("loop: " + op + " with nil Context")
@@ -481,7 +514,8 @@ func check(op string, ctx context.Context, nilFn bool) {
 }
 
 // Do runs fn on the loop and waits for it. Handlers run in FIFO order, one
-// at a time. Do returns nil once fn has run. If ctx ends before fn starts,
+// at a time; while the queue is full, Do waits for room behind earlier
+// callers, like [Loop.Post]. Do returns nil once fn has run. If ctx ends before fn starts,
 // fn never runs and Do returns ctx.Err(); once fn has started, Do waits
 // for it to finish (so fn never runs behind its caller's back) and returns
 // nil. It returns [ErrClosed] at once if the loop is closed before fn
@@ -513,17 +547,14 @@ func (l *Loop[S]) do(ctx context.Context, t task[S], op string) error {
 	if l.busy.Load() && l.onLoop() {
 		panic("loop: " + op + " called from a handler of the same loop (it would wait for itself); use the *S the handler has")
 	}
-	r, err := l.reserve(ctx)
-	if err != nil {
-		return err
-	}
 	c := l.calls.Get().(*call)
 	c.state.Store(callPending)
 	t.c = c
-	if err := r.Send(t); err != nil {
-		l.calls.Put(c)
-		return ErrClosed
+	if err := l.put(ctx, t); err != nil {
+		l.calls.Put(c) // never queued: nobody else holds it
+		return err
 	}
+	var err error
 	select {
 	case <-c.done:
 		return l.answer(c)
@@ -566,24 +597,13 @@ func (l *Loop[S]) answer(c *call) error {
 // ends the program, as on any goroutine. It panics if ctx or fn is nil.
 func (l *Loop[S]) Post(ctx context.Context, fn func(*S)) error {
 	check("Post", ctx, fn == nil)
-	return l.post(ctx, task[S]{fn: fn})
+	return l.put(ctx, task[S]{fn: fn})
 }
 
 // PostNamed is [Loop.Post] with a name for the watchdog's reports.
 func (l *Loop[S]) PostNamed(ctx context.Context, name string, fn func(*S)) error {
 	check("PostNamed", ctx, fn == nil)
-	return l.post(ctx, task[S]{fn: fn, label: name})
-}
-
-func (l *Loop[S]) post(ctx context.Context, t task[S]) error {
-	r, err := l.reserve(ctx)
-	if err != nil {
-		return err
-	}
-	if r.Send(t) != nil {
-		return ErrClosed
-	}
-	return nil
+	return l.put(ctx, task[S]{fn: fn, label: name})
 }
 
 // TryPost queues fn if there is room now and nobody is waiting for room,
@@ -616,7 +636,9 @@ func (l *Loop[S]) TryPost(fn func(*S)) error {
 // waits and runs, so delivering the result never waits or fails for lack
 // of room. Off the loop, Offload waits for that room like Post (FIFO,
 // ctx-aware); from a handler it never waits and returns [ErrFull] if there
-// is none. Admitted works start in FIFO order as workers are free.
+// is none. Admitted works start in FIFO order as workers are free (the
+// order Offload admitted them in; two callers that waited for room and
+// were admitted back to back may be taken in either order).
 //
 // work's ctx ends when ctx ends or the loop is closed. If the loop is
 // closed before work starts, work never runs; if it is closed before then
@@ -631,7 +653,13 @@ func Offload[S, R any](l *Loop[S], ctx context.Context, work func(context.Contex
 	if l == nil {
 		panic("loop: Offload with nil Loop")
 	}
-	check("Offload", ctx, work == nil || then == nil)
+	check("Offload", ctx, false)
+	if work == nil {
+		panic("loop: Offload with nil work function")
+	}
+	if then == nil {
+		panic("loop: Offload with nil then function")
+	}
 	r, err := l.reserve(ctx)
 	if err != nil {
 		return err

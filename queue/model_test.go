@@ -15,23 +15,30 @@ import (
 // blocked in Reserve) has settled; then both are compared.
 type qmodel struct {
 	capacity  int
-	reserved  []int // reservation ids held
-	queued    []int // values, oldest first
-	inProcess []int // item ids received, not Done
-	waiting   []int // blocked producer ids, oldest first
+	reserved  []int       // reservation ids held
+	queued    []int       // values, oldest first
+	inProcess []int       // item ids received, not Done
+	waiting   []int       // blocked producer ids, oldest first
+	puts      map[int]int // blocked producer id -> value, for those in Put
 	closed    bool
 }
 
 func (m *qmodel) used() int { return len(m.reserved) + len(m.queued) + len(m.inProcess) }
 
-// admit gives room to blocked producers, oldest first, while it is free.
-// It returns the ids admitted.
+// admit gives room to blocked producers, oldest first, while it is free:
+// a Reserve's room is reserved, a Put's value is queued at once. It
+// returns the ids admitted.
 func (m *qmodel) admit() []int {
 	var got []int
 	for len(m.waiting) > 0 && m.used() < m.capacity {
 		id := m.waiting[0]
 		m.waiting = m.waiting[1:]
-		m.reserved = append(m.reserved, id)
+		if v, ok := m.puts[id]; ok {
+			delete(m.puts, id)
+			m.queued = append(m.queued, v)
+		} else {
+			m.reserved = append(m.reserved, id)
+		}
 		got = append(got, id)
 	}
 	return got
@@ -39,7 +46,8 @@ func (m *qmodel) admit() []int {
 
 type producer struct {
 	cancel context.CancelFunc
-	res    chan result // receives the outcome of the blocked Reserve
+	res    chan result // receives the outcome of the blocked Reserve or Put
+	put    bool
 }
 
 type result struct {
@@ -62,7 +70,7 @@ func TestModel(t *testing.T) {
 
 func runModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b9))
-	m := &qmodel{capacity: 1 + rng.IntN(4)}
+	m := &qmodel{capacity: 1 + rng.IntN(4), puts: map[int]int{}}
 	q := New[int](m.capacity)
 	ctx := context.Background()
 
@@ -81,7 +89,9 @@ func runModel(t *testing.T, seed uint64) {
 				if res.err != nil {
 					t.Fatalf("seed %d: admitted producer %d got %v", seed, id, res.err)
 				}
-				reservations[id] = res.r
+				if !p.put {
+					reservations[id] = res.r
+				}
 				p.cancel()
 				delete(producers, id)
 			default:
@@ -98,7 +108,7 @@ func runModel(t *testing.T, seed uint64) {
 	pick := func(ids []int) int { return ids[rng.IntN(len(ids))] }
 
 	for step := 0; step < 200; step++ {
-		switch op := rng.IntN(11); op {
+		switch op := rng.IntN(13); op {
 		case 0: // TryReserve
 			r, err := q.TryReserve()
 			switch {
@@ -145,6 +155,31 @@ func runModel(t *testing.T, seed uint64) {
 				producers[id] = p
 				collect([]int{id})
 			}
+		case 11, 12: // Put, blocking if need be
+			id, v := nextID, nextVal
+			nextID++
+			nextVal++
+			pctx, cancel := context.WithCancel(ctx)
+			p := &producer{cancel: cancel, res: make(chan result, 1), put: true}
+			go func() { p.res <- result{err: q.Put(pctx, v)} }()
+			synctest.Wait()
+			switch {
+			case m.closed:
+				res := <-p.res
+				if !errors.Is(res.err, ErrClosed) {
+					t.Fatalf("seed %d step %d: Put when closed: %v", seed, step, res.err)
+				}
+				cancel()
+			case len(m.waiting) > 0 || m.used() == m.capacity:
+				m.waiting = append(m.waiting, id)
+				m.puts[id] = v
+				producers[id] = p
+				collect(nil)
+			default:
+				m.queued = append(m.queued, v)
+				producers[id] = p
+				collect([]int{id})
+			}
 		case 3: // a waiting producer gives up
 			if len(m.waiting) == 0 {
 				continue
@@ -158,6 +193,7 @@ func runModel(t *testing.T, seed uint64) {
 				t.Fatalf("seed %d step %d: cancelled producer: %v", seed, step, res.err)
 			}
 			delete(producers, id)
+			delete(m.puts, id)
 			m.waiting = slices.DeleteFunc(m.waiting, func(x int) bool { return x == id })
 			collect(m.admit())
 		case 4, 5: // Send on a reservation
@@ -246,6 +282,7 @@ func runModel(t *testing.T, seed uint64) {
 				delete(producers, id)
 			}
 			m.waiting = nil
+			clear(m.puts)
 		}
 
 		got := q.Stats()

@@ -20,9 +20,12 @@
 //   - reserved + queued + in process never exceeds the capacity: each of
 //     them holds one permit of a [sem.Semaphore] of that size.
 //   - Items are delivered in the order their sends completed (FIFO).
-//   - Producers waiting for room are admitted in arrival order (FIFO, the
-//     semaphore's order). [Queue.TryReserve] and [Queue.TryPut] never jump
-//     that queue: they fail while anyone waits.
+//   - Producers waiting for room are admitted in arrival order (FIFO), and
+//     a waiting [Queue.Put] queues its item before the next waiting
+//     producer is admitted, so the items of waiting Puts are delivered in
+//     the order their producers arrived, however fast room frees up.
+//     [Queue.TryReserve] and [Queue.TryPut] never jump that line: they
+//     fail while anyone waits.
 //   - A producer whose ctx ends while it waits holds nothing and does not
 //     block the producers behind it.
 //   - [Queue.Close] fails every waiting producer and every later
@@ -38,6 +41,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/sem"
 )
 
@@ -54,6 +58,11 @@ var ErrFull = errors.New("queue: full")
 // Create it with [New]; the zero value is not usable. All methods are safe
 // for concurrent use; any number of producers and consumers may share it.
 type Queue[T any] struct {
+	// permits hold the capacity. Producers that cannot take one at once
+	// wait in line (below), and only the head of the line waits in
+	// permits: so the head can queue its item before the next producer
+	// is admitted, which one semaphore wait per producer cannot promise
+	// (two producers admitted back to back race to their sends).
 	permits *sem.Semaphore
 	// ch stores the queued slots; it is storage, not a second
 	// backpressure mechanism: its buffer equals the capacity and every
@@ -75,6 +84,24 @@ type Queue[T any] struct {
 	// free recycles slots, so a round trip does not allocate. It is per
 	// queue so that nothing crosses testing/synctest bubbles.
 	free sync.Pool
+
+	// The line of producers waiting for room, oldest first. lineLen
+	// mirrors line.Len() for the lock-free fast paths: while it is not
+	// zero, nobody takes a permit without going through the line.
+	// waiting counts the producers in line not yet admitted (Stats).
+	lineMu  sync.Mutex
+	line    fifo.List[waiter, *waiter]
+	lineLen atomic.Int64
+	waiting atomic.Int64
+	closing chan struct{} // closed by Close: wakes the whole line
+	waiters sync.Pool     // *waiter, per queue for the same reason as free
+}
+
+// A waiter is a producer in line. Its token says it is now the head.
+type waiter struct {
+	fifo.Node[waiter]
+	ready chan struct{} // buffered(1): sent under lineMu when made head
+	head  bool          // set under lineMu
 }
 
 // A slot carries one item through the queue. Its generation says who owns
@@ -104,8 +131,10 @@ func New[T any](capacity int) *Queue[T] {
 	q := &Queue[T]{
 		permits: sem.New(int64(capacity)),
 		ch:      make(chan *slot[T], capacity),
+		closing: make(chan struct{}),
 	}
 	q.free.New = func() any { return new(slot[T]) }
+	q.waiters.New = func() any { return &waiter{ready: make(chan struct{}, 1)} }
 	return q
 }
 
@@ -130,20 +159,102 @@ func (q *Queue[T]) Reserve(ctx context.Context) (Reservation[T], error) {
 	if ctx == nil {
 		panic("queue: Reserve with nil Context")
 	}
-	if err := q.permits.Acquire(ctx, 1); err != nil {
+	w, err := q.admit(ctx)
+	if err != nil {
+		return Reservation[T]{}, err
+	}
+	r := q.reserved1()
+	q.leave(w)
+	return r, nil
+}
+
+// admit takes one permit, waiting in line for it if need be. On success,
+// if it waited, it returns the caller's place at the head of the line,
+// which the caller must give up with leave once it has done what must
+// happen before the next producer is admitted; on failure it holds
+// nothing and has left the line.
+func (q *Queue[T]) admit(ctx context.Context) (*waiter, error) {
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return nil, ctx.Err()
+		default:
+		}
+	}
+	if q.lineLen.Load() == 0 && q.permits.TryAcquire(1) {
+		return nil, nil
+	}
+	q.lineMu.Lock()
+	if q.closed.Load() {
+		q.lineMu.Unlock()
+		return nil, ErrClosed
+	}
+	w := q.waiters.Get().(*waiter)
+	q.line.PushBack(w)
+	q.lineLen.Add(1)
+	q.waiting.Add(1)
+	head := q.line.Front() == w
+	w.head = head
+	q.lineMu.Unlock()
+	if !head {
+		select {
+		case <-w.ready:
+		case <-done:
+			q.waiting.Add(-1)
+			q.leave(w)
+			return nil, ctx.Err()
+		case <-q.closing:
+			q.waiting.Add(-1)
+			q.leave(w)
+			return nil, ErrClosed
+		}
+	}
+	// Only the head waits here, so the semaphore's FIFO holds one
+	// producer of this queue at most; a head whose ctx ends or whom Close
+	// fails hands the line on in leave, so nobody behind it is stuck.
+	err := q.permits.Acquire(ctx, 1)
+	q.waiting.Add(-1)
+	if err != nil {
+		q.leave(w)
 		if errors.Is(err, sem.ErrClosed) {
 			err = ErrClosed
 		}
-		return Reservation[T]{}, err
+		return nil, err
 	}
-	return q.reserved1(), nil
+	return w, nil
+}
+
+// leave takes w (nil: the caller never queued) out of the line and, if it
+// was the head, makes the next waiter the head.
+func (q *Queue[T]) leave(w *waiter) {
+	if w == nil {
+		return
+	}
+	q.lineMu.Lock()
+	if w.head {
+		select {
+		case <-w.ready: // the token of a head that left without taking it
+		default:
+		}
+	}
+	wasHead := q.line.Front() == w
+	q.line.Remove(w)
+	q.lineLen.Add(-1)
+	if next := q.line.Front(); wasHead && next != nil {
+		next.head = true
+		next.ready <- struct{}{} // never blocks: one token per waiter
+	}
+	w.head = false
+	q.lineMu.Unlock()
+	q.waiters.Put(w)
 }
 
 // TryReserve reserves room for one item if it is free now and nobody is
 // waiting for room; otherwise it returns [ErrFull], or [ErrClosed] once the
 // queue is closed. It never blocks.
 func (q *Queue[T]) TryReserve() (Reservation[T], error) {
-	if !q.permits.TryAcquire(1) {
+	if q.lineLen.Load() != 0 || !q.permits.TryAcquire(1) {
 		if q.closed.Load() {
 			return Reservation[T]{}, ErrClosed
 		}
@@ -205,12 +316,20 @@ func (r Reservation[T]) Cancel() bool {
 }
 
 // Put reserves room for v, waiting like [Queue.Reserve], and sends it.
+// A Put that waited queues v before the producer behind it is admitted,
+// so waiting Puts are delivered in arrival order (see the package doc).
+// It panics if ctx is nil.
 func (q *Queue[T]) Put(ctx context.Context, v T) error {
-	r, err := q.Reserve(ctx)
+	if ctx == nil {
+		panic("queue: Put with nil Context")
+	}
+	w, err := q.admit(ctx)
 	if err != nil {
 		return err
 	}
-	return r.Send(v)
+	err = q.reserved1().Send(v)
+	q.leave(w) // only now: the next producer's item goes behind v
+	return err
 }
 
 // TryPut queues v if room is free now, like [Queue.TryReserve]; it
@@ -316,6 +435,7 @@ func (q *Queue[T]) Close() {
 	}
 	q.closed.Store(true)
 	close(q.ch)
+	close(q.closing)
 	q.permits.Close()
 }
 
@@ -344,7 +464,7 @@ func (q *Queue[T]) Stats() Stats {
 		Reserved:  max(0, int(ss.InUse)-queued-inProcess),
 		Queued:    queued,
 		InProcess: inProcess,
-		Waiting:   int(ss.Waiters),
+		Waiting:   int(q.waiting.Load()),
 		Closed:    closed,
 	}
 }

@@ -50,6 +50,12 @@ type Config struct {
 	// calls wait on the API at once.
 	OffloadWorkers int
 	SlowThreshold  time.Duration // the watchdog's threshold; default 100 ms
+
+	// inProcess serves the API from an in-process transport instead of a
+	// loopback server: nothing blocks on a socket, so a run fits in a
+	// testing/synctest bubble, where the fake clock makes every figure
+	// exact. Tests only.
+	inProcess bool
 }
 
 func (c Config) withDefaults(workers int) Config {
@@ -196,11 +202,17 @@ type pipeline struct {
 }
 
 func run(ctx context.Context, cfg Config, start func(p *pipeline) error) (Report, error) {
-	srv := newServer(cfg.Delay)
-	defer srv.Close()
-	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Workers + 8}
-	defer tr.CloseIdleConnections()
-	a := &api{base: srv.URL, client: &http.Client{Transport: tr, Timeout: 10 * cfg.Delay}}
+	var a *api
+	if cfg.inProcess {
+		a = &api{base: "http://api.invalid", client: &http.Client{
+			Transport: inProcess{newAPI(cfg.Delay)}, Timeout: 10 * cfg.Delay}}
+	} else {
+		srv := httptest.NewServer(newAPI(cfg.Delay))
+		defer srv.Close()
+		tr := &http.Transport{MaxIdleConnsPerHost: cfg.Workers + 8}
+		defer tr.CloseIdleConnections()
+		a = &api{base: srv.URL, client: &http.Client{Transport: tr, Timeout: 10 * cfg.Delay}}
+	}
 
 	var slowMu sync.Mutex
 	var slows []loop.Slow
@@ -313,9 +325,10 @@ func run(ctx context.Context, cfg Config, start func(p *pipeline) error) (Report
 
 // blockedIn picks, from a stack, the outermost net/http call and the
 // function of this package that made it: "net/http.(*Client).Do from
-// eventloop.(*api).get".
+// eventloop.(*api).get". Outermost, because the in-process transport puts
+// a second such pair (the handler under the transport) above it.
 func blockedIn(stack string) string {
-	var httpCall, caller string
+	var httpCall, found string
 	for _, line := range strings.Split(stack, "\n") {
 		if strings.HasPrefix(line, "\t") {
 			continue
@@ -328,11 +341,14 @@ func blockedIn(stack string) string {
 		case strings.HasPrefix(fn, "net/http."):
 			httpCall = fn
 		case httpCall != "" && strings.Contains(fn, "/demo/eventloop."):
-			caller = fn[strings.LastIndexByte(fn, '/')+1:]
-			return httpCall + " from " + caller
+			found = httpCall + " from " + fn[strings.LastIndexByte(fn, '/')+1:]
+			httpCall = ""
 		}
 	}
-	return httpCall
+	if found == "" {
+		return httpCall
+	}
+	return found
 }
 
 // api is the client side of the scoring API.
@@ -374,8 +390,8 @@ func (a *api) merged(ctx context.Context, w int) (int, error) {
 	return v.Merged, err
 }
 
-// newServer serves the scoring API on loopback, answering after delay.
-func newServer(delay time.Duration) *httptest.Server {
+// newAPI is the scoring API's handler, answering after delay.
+func newAPI(delay time.Duration) http.Handler {
 	mux := http.NewServeMux()
 	wait := func(r *http.Request) bool {
 		t := time.NewTimer(delay)
@@ -405,7 +421,23 @@ func newServer(delay time.Duration) *httptest.Server {
 			json.NewEncoder(w).Encode(map[string]int{"merged": mergedOf(n)})
 		}
 	})
-	return httptest.NewServer(mux)
+	return mux
+}
+
+// inProcess is an http.RoundTripper that serves each request with h on
+// the caller's goroutine: no sockets, so it blocks only where h does.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	sreq := req.Clone(req.Context()) // the mux writes its match into the request
+	sreq.RequestURI = req.URL.RequestURI()
+	sreq.Body = http.NoBody
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, sreq)
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	return rec.Result(), nil
 }
 
 // StatusTarget is the sluice variant's bound on status latency (p99).

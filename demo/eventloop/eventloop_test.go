@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sluice-go/sluice/conctest"
@@ -13,11 +14,91 @@ import (
 
 func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
 
-// Both variants on real loopback HTTP (not in a synctest bubble: sockets
-// do not block durably). The bounds compare the variants and are generous
-// on absolute time, so a loaded machine does not fail them.
+// Both variants in a testing/synctest bubble, the API served in process:
+// the fake clock moves only when every goroutine is blocked, so the
+// figures are exact and every check, the sluice variant's target
+// included, is asserted, never skipped.
+func TestVariantsInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		cfg := Config{Delay: 200 * time.Millisecond, inProcess: true}
+		naive, err := RunNaive(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl, err := RunSluice(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("naive:  %+v", summary(naive))
+		t.Logf("sluice: %+v", summary(sl))
+
+		// Naive: 5 workers, each handler blocks the loop for its two calls
+		// (400 ms), one after another. A status request waits for the rest
+		// of the handler it arrived during: at most 400 ms, and more than
+		// 300 ms for the first quarter of each handler's requests.
+		if naive.Elapsed != 5*2*cfg.Delay {
+			t.Errorf("naive elapsed = %v, want %v (5 workers x 2 calls, serial)", naive.Elapsed, 5*2*cfg.Delay)
+		}
+		if naive.StatusP99 <= 300*time.Millisecond || naive.StatusMax > 2*cfg.Delay {
+			t.Errorf("naive status p99 = %v, max %v; want the loop stalled (p99 > 300ms, max <= 400ms)", naive.StatusP99, naive.StatusMax)
+		}
+		if naive.SlowReports < 5 || naive.SlowHandler != "scoreWorker" || naive.SlowRunning != 100*time.Millisecond {
+			t.Errorf("naive watchdog: %d reports, first on %q after %v; want each scoreWorker reported at 100ms", naive.SlowReports, naive.SlowHandler, naive.SlowRunning)
+		}
+		checkBlockedIn(t, naive)
+		if !naive.ScoresOK || len(naive.Scores) != 5 {
+			t.Errorf("naive scores wrong: %v", naive.Scores)
+		}
+
+		// Sluice: 50 workers, all calls side by side on the workers: two
+		// calls' time in all. The loop never blocks, so a status request
+		// is answered at the instant it is asked and the watchdog, which
+		// times handlers on the same clock, has nothing to report.
+		if sl.Elapsed != 2*cfg.Delay {
+			t.Errorf("sluice elapsed = %v, want %v (every worker's two calls side by side)", sl.Elapsed, 2*cfg.Delay)
+		}
+		if sl.StatusCount == 0 || sl.StatusMax != 0 {
+			t.Errorf("sluice status: %d requests, max latency %v; want some, each answered at once", sl.StatusCount, sl.StatusMax)
+		}
+		if sl.SlowReports != 0 {
+			t.Errorf("sluice: watchdog reported %q (%d reports)", sl.SlowHandler, sl.SlowReports)
+		}
+		if !sl.ScoresOK || len(sl.Scores) != 50 || !SameScores(naive, sl) {
+			t.Errorf("sluice scores wrong or differ from naive's: naive %v, sluice %v", naive.Scores, sl.Scores)
+		}
+
+		// The scenario's verdicts, both of them, unconditionally.
+		if nr := naiveResult(naive); !nr.OK {
+			t.Errorf("naive verdict: %s", nr.Verdict)
+		}
+		if sr := sluiceResult(sl, naive); !sr.OK {
+			t.Errorf("sluice verdict: %s", sr.Verdict)
+		}
+	})
+}
+
+// checkBlockedIn checks that the naive variant's first watchdog report
+// shows the HTTP call the handler is stuck in and the code that made it.
+func checkBlockedIn(t *testing.T, naive Report) {
+	t.Helper()
+	if !strings.Contains(naive.BlockedIn, "net/http.(*Client).Do") || !strings.Contains(naive.BlockedIn, "eventloop.(*api).get") {
+		t.Errorf("naive watchdog stack shows %q, want the HTTP call and its caller", naive.BlockedIn)
+	}
+}
+
+// Both variants on real loopback HTTP, as `sluice demo` runs them (not in
+// a bubble: sockets do not block durably). Real time on a shared machine
+// is not exact, so this checks only what no load can change: both variants
+// score correctly and alike; the naive loop really blocks (its handlers
+// hold it for two 200 ms calls each, so status requests wait and the
+// watchdog names the handler); and the sluice variant answers status
+// requests faster than the naive one and scores 50 workers in less time
+// than the naive way would take for them (20 s). The exact figures and
+// the sluice variant's latency target are asserted in
+// TestVariantsInBubble.
 func TestVariants(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg := Config{Delay: 200 * time.Millisecond}
 	naive, err := RunNaive(ctx, cfg)
@@ -31,54 +112,27 @@ func TestVariants(t *testing.T) {
 	t.Logf("naive:  %+v", summary(naive))
 	t.Logf("sluice: %+v", summary(sl))
 
-	// The naive variant shows the seed's failure: a status request asked
-	// while a handler is in its two calls waits for them (up to 400 ms),
-	// and the watchdog names the handler and the call.
 	if naive.StatusP99 < 150*time.Millisecond {
 		t.Errorf("naive status p99 = %v, want the loop stalled (>= 150ms)", naive.StatusP99)
 	}
 	if naive.SlowReports == 0 || naive.SlowHandler != "scoreWorker" {
 		t.Errorf("naive watchdog: %d reports, first on %q; want scoreWorker reported", naive.SlowReports, naive.SlowHandler)
 	}
-	if !strings.Contains(naive.BlockedIn, "net/http.(*Client).Do") || !strings.Contains(naive.BlockedIn, "eventloop.(*api).get") {
-		t.Errorf("naive watchdog stack shows %q, want the HTTP call and its caller", naive.BlockedIn)
+	checkBlockedIn(t, naive)
+	if nr := naiveResult(naive); !nr.OK {
+		t.Errorf("naive verdict: %s", nr.Verdict)
 	}
-	if !naive.ScoresOK {
-		t.Errorf("naive scores wrong: %v", naive.Scores)
-	}
-
-	// The sluice variant: same scores, the loop never stalls.
-	if !sl.ScoresOK || len(sl.Scores) != 50 {
-		t.Errorf("sluice scores wrong: %v", sl.Scores)
-	}
-	if !SameScores(naive, sl) {
-		t.Errorf("scores differ: naive %v, sluice %v", naive.Scores, sl.Scores)
+	if !naive.ScoresOK || !sl.ScoresOK || len(sl.Scores) != 50 || !SameScores(naive, sl) {
+		t.Errorf("scores wrong or differ: naive %v, sluice %v", naive.Scores, sl.Scores)
 	}
 	if sl.StatusCount == 0 {
 		t.Fatal("sluice: no status requests answered")
 	}
-	if sl.StatusP99*10 > naive.StatusP99 {
-		t.Errorf("sluice status p99 %v is not a small fraction of naive's %v", sl.StatusP99, naive.StatusP99)
+	if sl.StatusP99 >= naive.StatusP99 {
+		t.Errorf("sluice status p99 %v is not below naive's %v", sl.StatusP99, naive.StatusP99)
 	}
-	if sl.SlowReports != 0 {
-		t.Errorf("sluice: watchdog reported %q (%d reports)", sl.SlowHandler, sl.SlowReports)
-	}
-	// 50 workers x 2 calls x 200 ms one after another would take 20 s;
-	// offloaded, they wait side by side.
-	if sl.Elapsed > 5*time.Second {
-		t.Errorf("sluice took %v to score 50 workers", sl.Elapsed)
-	}
-	if sl.StatusP99 >= StatusTarget {
-		t.Logf("note: sluice status p99 %v is above the %v target (loaded machine?)", sl.StatusP99, StatusTarget)
-	}
-
-	// The scenario's verdicts agree.
-	nr, sr := naiveResult(naive), sluiceResult(sl, naive)
-	if !nr.OK {
-		t.Errorf("naive verdict: %s", nr.Verdict)
-	}
-	if !sr.OK && sl.StatusP99 < StatusTarget {
-		t.Errorf("sluice verdict: %s", sr.Verdict)
+	if serial := 50 * 2 * cfg.Delay; sl.Elapsed >= serial {
+		t.Errorf("sluice took %v to score 50 workers, no faster than one at a time (%v)", sl.Elapsed, serial)
 	}
 }
 
