@@ -1,7 +1,9 @@
-// Command sluice runs sluice's seed scenarios side by side.
+// Command sluice runs sluice's seed scenarios side by side, and finds the
+// same hazards in existing code.
 //
 //	sluice demo [scenario ...]   run scenarios (all when none is named)
 //	sluice list                  list the scenarios
+//	sluice vet [flags] [pkgs]    find the seeds' hazards in Go code (like go vet)
 //	sluice help                  explain the commands
 //
 // Each scenario reproduces one of the production failures sluice grew out
@@ -23,9 +25,13 @@ import (
 	"time"
 
 	"github.com/sluice-go/sluice/demo"
+	"github.com/sluice-go/sluice/vet"
 )
 
 func main() {
+	if vet.IsVetTool(os.Args[1:]) {
+		vet.VetTool() // go vet -vettool runs this binary once per package
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, scenarios()))
@@ -38,11 +44,13 @@ original code was) and once on sluice, with what each variant measured.
 Usage:
   sluice demo [scenario ...]   run the named scenarios, or all of them
   sluice list                  list the scenarios and the seed each reproduces
+  sluice vet [flags] [pkgs]    find the same hazards in existing Go code
+                               (sluice vet -h for its flags and rules)
   sluice help                  show this text
 
 A naive variant is expected to show its failure; a sluice variant is
-expected to pass every check. The exit status is 1 if a sluice variant
-failed a check or a scenario could not run, and 2 on a usage error.
+expected to pass every check. The exit status of demo is 1 if a sluice
+variant failed a check or a scenario could not run, and 2 on a usage error.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, all []demo.Scenario) int {
@@ -59,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, all []dem
 	case "list":
 		list(stdout, all)
 		return 0
+	case "vet":
+		return vet.Command(ctx, args[1:], stdout, stderr)
 	case "demo":
 		chosen, err := choose(all, args[1:])
 		if err != nil {

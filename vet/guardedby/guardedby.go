@@ -1,0 +1,1212 @@
+// Package guardedby finds a struct field used outside the mutex that guards
+// it everywhere else.
+//
+// # What it finds
+//
+// Within a package, a field (or a client stored in a field, whose method
+// calls count as uses) that is accessed under the same mutex at almost all
+// of its sites is inferred to be guarded by it, with no annotations. An
+// access that does not hold that mutex is reported, with where the guarded
+// accesses are. This is seed 000: every path of a validator took the lock
+// before using a websocket that allows one reader at a time, except one
+// balance check; recv calls collided in production.
+//
+// A mutex is named by its place relative to the accessed value: s.conn is
+// guarded by s.mu when the same s's field mu is held (any instance of the
+// type, s being the access's own base), or by a package-level mutex.
+//
+// # How
+//
+// Held locks are tracked on SSA (buildssa) with a must-hold dataflow over
+// each function's blocks: Lock/RLock add a lock, Unlock/RUnlock remove it,
+// deferred unlocks do not release it before the end, and at a merge only
+// the locks held on every incoming path are held. A closure starts with the
+// locks held where it is created (it is assumed to run then, as with
+// sort.Slice or a callback), except one started with go, which holds
+// nothing. An unexported method whose every static call in the package
+// holds the receiver's lock starts with it held (iterated, so chains of
+// helpers work). A method named *Locked, or whose doc comment says the
+// caller holds the lock, is trusted: its accesses count neither way when
+// its callers cannot be seen. So are etcd's unsafeFoo helpers. Set-up
+// functions (init*, setup*, Start, Open*, SetX, Restore, Recover), plain
+// functions that take no lock and work on a parameter, and _test.go code
+// outside goroutines count neither way either, and changes made there do
+// not make a field mutable.
+//
+// A field is inferred guarded when at least [MinGuarded] of its distinct
+// access sites hold the same lock, in at least two functions, and they are
+// at least [MinFraction] of its counted sites. Not counted: accesses on a
+// value the function allocated itself (constructors: composite literal or
+// new(T), then field initialisation), on a value receiver, and in methods
+// called only on such fresh values. Not candidates: sync and sync/atomic
+// types, channels, values of types with their own mutex, fields used with
+// sync/atomic functions, and fields never changed after construction (no
+// write, no method call on the value outside constructors).
+//
+// gVisor checklocks annotations are honoured: "// +checklocks:mu" on a
+// field makes it guarded by mu whatever the counts; "+checklocksignore" on a
+// function skips it; "+checklocks:s.mu" on a function means it is called
+// with s.mu held. +checklocksacquire, +checklocksrelease and the rest are
+// ignored.
+//
+// A value stored into a guarded field and, by the same constructor, into a
+// field of another type (the seed: the websocket handed to a chain
+// provider) is the same client: a call in the package that reaches the
+// other type's method using it, without the guarding lock, is reported too.
+//
+// # What it does not find
+//
+// Locks of another object (s.parent.mu guarding s.x) are not inferred: an
+// access that holds such a lock is neither counted nor reported. Lock
+// tracking does not follow sync.Locker interfaces, TryLock, or locks taken
+// by a called function. Accesses through a value whose origin is
+// unknown to the analysis (a map element, a slice element) are each their
+// own base, so their locks are only matched when taken on the same value.
+// Fields of types from other packages are not inferred. Writes under RLock
+// are not flagged.
+//
+// # Fix
+//
+// Put the value behind the lock, so no path can reach it unlocked:
+// guard.New(v) (a guard.Value[T], used inside Do), guard.NewRW for an
+// RWMutex, or, for a client, guard.Serial(client) (a guard.Access[T]) where
+// the connection is made. Or take the lock on this path.
+package guardedby
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/analysis/passes/buildssa"
+	"golang.org/x/tools/go/ssa"
+
+	"github.com/sluice-go/sluice/vet/internal/diag"
+)
+
+// Analyzer is the guardedby rule.
+var Analyzer = &analysis.Analyzer{
+	Name:     "guardedby",
+	Doc:      "report a field used outside the mutex that guards it at its other sites",
+	URL:      "https://github.com/sluice-go/sluice/tree/main/vet/guardedby",
+	Run:      run,
+	Requires: []*analysis.Analyzer{buildssa.Analyzer},
+}
+
+// Inference thresholds: a field is guarded by a lock held at MinGuarded or
+// more of its distinct access sites, making up MinFraction of them.
+const (
+	MinGuarded  = 3
+	MinFraction = 0.75
+)
+
+type accessKind uint8
+
+const (
+	kRead accessKind = iota
+	kWrite
+	kMut  // a method call on the value, a map or element update, the address taken
+	kCall // a method call on the value (a client), also a mutation
+)
+
+// access is one use of a field.
+type access struct {
+	field   *types.Var
+	pos     token.Pos
+	fn      *ssa.Function
+	base    place
+	held    held
+	kind    accessKind
+	method  string // for kCall
+	atomic  bool
+	local   bool // on a value not yet shared (constructor, value receiver)
+	neutral bool // in a function trusted to be called with the lock held
+	inGo    bool
+}
+
+type funcInfo struct {
+	ignore     bool     // +checklocksignore
+	assumeHeld bool     // *Locked name or "caller holds" doc
+	requires   []string // +checklocks:s.mu on the function
+	setup      bool     // a lifecycle name: its accesses count neither way
+	test       bool     // in a _test.go file
+}
+
+type state struct {
+	pass    *analysis.Pass
+	pl      *placer
+	funcs   []*ssa.Function
+	info    map[*ssa.Function]*funcInfo
+	entries map[*ssa.Function]held
+	fresh   map[*ssa.Function]bool // receiver is a value not yet shared
+	inGo    map[*ssa.Function]bool
+	flows   map[*ssa.Function][]held
+	boxes   []box                 // concrete types the package converts to interfaces
+	annot   map[*types.Var]string // +checklocks on fields: guard key relative to the base (".mu") or global key
+}
+
+func run(pass *analysis.Pass) (res any, err error) {
+	defer func() {
+		// Odd code must never crash vet: drop this package's findings instead.
+		if r := recover(); r != nil {
+			res, err = nil, nil
+		}
+	}()
+	ssaRes, ok := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+	if !ok || ssaRes == nil {
+		return nil, nil
+	}
+	st := &state{
+		pass:    pass,
+		pl:      newPlacer(),
+		info:    map[*ssa.Function]*funcInfo{},
+		entries: map[*ssa.Function]held{},
+		fresh:   map[*ssa.Function]bool{},
+		inGo:    map[*ssa.Function]bool{},
+		flows:   map[*ssa.Function][]held{},
+		annot:   map[*types.Var]string{},
+	}
+	generated := map[*token.File]bool{}
+	for _, f := range pass.Files {
+		if ast.IsGenerated(f) {
+			generated[pass.Fset.File(f.Pos())] = true
+		}
+	}
+	seen := map[*ssa.Function]bool{}
+	var add func(fn *ssa.Function)
+	add = func(fn *ssa.Function) {
+		if fn == nil || seen[fn] || len(fn.Blocks) == 0 {
+			return
+		}
+		seen[fn] = true
+		if tf := pass.Fset.File(fn.Pos()); tf != nil && generated[tf] {
+			return
+		}
+		st.funcs = append(st.funcs, fn)
+		for _, a := range fn.AnonFuncs {
+			add(a)
+		}
+	}
+	for _, fn := range ssaRes.SrcFuncs {
+		add(fn)
+	}
+	st.annotations()
+	for _, fn := range st.funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				if mc, ok := instr.(*ssa.MakeClosure); ok {
+					if cf, ok := mc.Fn.(*ssa.Function); ok {
+						for i, fv := range cf.FreeVars {
+							if i < len(mc.Bindings) {
+								st.pl.bindings[fv] = mc.Bindings[i]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, fn := range st.funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				if mi, ok := instr.(*ssa.MakeInterface); ok {
+					st.boxes = append(st.boxes, box{iface: mi.Type(), concrete: mi.X.Type()})
+				}
+			}
+		}
+	}
+	st.solve()
+	accs := st.collect()
+	guarded := st.infer(accs)
+	st.report(guarded)
+	st.reportAliases(guarded, accs)
+	return nil, nil
+}
+
+var (
+	lifecycle    = regexp.MustCompile(`^([iI]nit|[sS]etup|[sS]tart$|[oO]pen|[sS]et[A-Z]|[rR]estore|[rR]ecover)`)
+	checklocksRe = regexp.MustCompile(`\+checklocks(read)?:([\w.]+)`)
+	callerHolds  = regexp.MustCompile(`(?i)(callers? (must )?(hold|holds|have|has)|must be called with|must hold|requires? .{0,40}(held|lock)|(lock|mu|mutex)\w* (is |must be )?(held|locked)|with .{0,40}(held|locked)\b|while holding|assumes? .{0,40}(held|locked))`)
+)
+
+// annotations reads checklocks annotations and the locking conventions in
+// names and doc comments.
+func (st *state) annotations() {
+	pass := st.pass
+	byDecl := map[*ast.FuncDecl]*ssa.Function{}
+	for _, fn := range st.funcs {
+		if fd, ok := fn.Syntax().(*ast.FuncDecl); ok {
+			byDecl[fd] = fn
+		}
+		fi := &funcInfo{}
+		st.info[fn] = fi
+		name := strings.ToLower(fn.Name())
+		if fn.Parent() == nil && (strings.HasSuffix(name, "locked") || strings.HasSuffix(name, "withlock") || strings.HasSuffix(name, "nolock") || strings.HasSuffix(name, "_l") || strings.HasPrefix(name, "unsafe") || strings.HasPrefix(name, "must")) {
+			// Conventions for "the caller holds the lock": fooLocked,
+			// fooNoLock, etcd's unsafeFoo.
+			fi.assumeHeld = true
+		}
+		if fn.Parent() == nil && lifecycle.MatchString(fn.Name()) {
+			// Set-up before the value is shared: init, Start, SetX.
+			fi.setup = true
+		}
+		if tf := pass.Fset.File(fn.Pos()); tf != nil && strings.HasSuffix(tf.Name(), "_test.go") {
+			fi.test = true
+		}
+	}
+	for _, f := range pass.Files {
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				fn := byDecl[d]
+				if fn == nil || d.Doc == nil {
+					continue
+				}
+				fi := st.info[fn]
+				text := d.Doc.Text()
+				for _, c := range d.Doc.List {
+					if strings.Contains(c.Text, "+checklocksignore") {
+						fi.ignore = true
+					}
+					for _, m := range checklocksRe.FindAllStringSubmatch(c.Text, -1) {
+						fi.requires = append(fi.requires, m[2])
+					}
+				}
+				if callerHolds.MatchString(text) {
+					fi.assumeHeld = true
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					ts, ok := spec.(*ast.TypeSpec)
+					if !ok {
+						continue
+					}
+					stt, ok := ts.Type.(*ast.StructType)
+					if !ok || stt.Fields == nil {
+						continue
+					}
+					for _, fld := range stt.Fields.List {
+						g := fieldAnnotation(fld)
+						if g == "" {
+							continue
+						}
+						for _, nm := range fld.Names {
+							v, _ := pass.TypesInfo.Defs[nm].(*types.Var)
+							if v == nil {
+								continue
+							}
+							st.annot[v] = st.guardKey(g, stt)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func fieldAnnotation(fld *ast.Field) string {
+	for _, cg := range []*ast.CommentGroup{fld.Doc, fld.Comment} {
+		if cg == nil {
+			continue
+		}
+		for _, c := range cg.List {
+			if m := checklocksRe.FindStringSubmatch(c.Text); m != nil {
+				return m[2]
+			}
+		}
+	}
+	return ""
+}
+
+// guardKey turns an annotation's mutex name into a guard key: a field path
+// of the same struct (".mu") or a package-level variable ("G:path.mu").
+func (st *state) guardKey(name string, stt *ast.StructType) string {
+	first := strings.Split(name, ".")[0]
+	for _, fld := range stt.Fields.List {
+		for _, nm := range fld.Names {
+			if nm.Name == first {
+				return "." + name
+			}
+		}
+		if len(fld.Names) == 0 { // embedded sync.Mutex: "Mutex"
+			if t := st.pass.TypesInfo.TypeOf(fld.Type); t != nil {
+				if n := namedOf(t); n != nil && n.Obj().Name() == first {
+					return "." + name
+				}
+			}
+		}
+	}
+	if obj := st.pass.Pkg.Scope().Lookup(first); obj != nil {
+		return "G:" + st.pass.Pkg.Path() + "." + name
+	}
+	return "." + name
+}
+
+func namedOf(t types.Type) *types.Named {
+	if p, ok := t.(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	n, _ := types.Unalias(t).(*types.Named)
+	return n
+}
+
+// site is one call of a function, with the locks held there.
+type site struct {
+	caller *ssa.Function
+	held   held
+	recv   place // the first argument's place
+	ok     bool  // recv known
+	goStmt bool
+}
+
+// solve computes each function's entry lockset and receiver freshness,
+// iterating the interprocedural pass until it settles.
+func (st *state) solve() {
+	// Functions reachable other than by a static call (method values,
+	// interface dispatch, function values) cannot be judged by their calls.
+	dynamic := map[*ssa.Function]bool{}
+	invoked := map[string]bool{}
+	byObj := map[types.Object]*ssa.Function{}
+	for _, fn := range st.funcs {
+		if fn.Object() != nil {
+			byObj[fn.Object()] = fn
+		}
+	}
+	for _, fn := range st.funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				if c, ok := instr.(ssa.CallInstruction); ok && c.Common().IsInvoke() {
+					invoked[c.Common().Method.Name()] = true
+				}
+				var ops [8]*ssa.Value
+				for i, op := range instr.Operands(ops[:0]) {
+					if op == nil {
+						continue
+					}
+					f, ok := (*op).(*ssa.Function)
+					if !ok {
+						continue
+					}
+					if c, ok := instr.(ssa.CallInstruction); ok && i == 0 && c.Common().Value == f {
+						continue // a direct call
+					}
+					if mc, ok := instr.(*ssa.MakeClosure); ok && mc.Fn == f && f.Parent() != nil {
+						continue // a closure's creation
+					}
+					if f.Object() != nil {
+						if g := byObj[f.Object()]; g != nil {
+							dynamic[g] = true // also $bound and $thunk wrappers
+						}
+					}
+					if f.Parent() != nil {
+						// an anonymous function without free variables used as a value
+						continue
+					}
+					dynamic[f] = true
+				}
+			}
+		}
+	}
+	for _, fn := range st.funcs {
+		if fn.Signature.Recv() != nil && invoked[fn.Name()] {
+			dynamic[fn] = true
+		}
+	}
+	for _, fn := range st.funcs {
+		st.entries[fn] = st.required(fn)
+		if recvIsValue(fn) {
+			st.fresh[fn] = true
+		}
+	}
+	for round := 0; round < 6; round++ {
+		for _, fn := range st.funcs {
+			st.flows[fn] = st.pl.flow(fn, st.entries[fn])
+		}
+		sites := st.sites()
+		changed := false
+		for _, fn := range st.funcs {
+			ss := sites[fn]
+			if fn.Parent() != nil {
+				// A closure: the locks where it is made, none if started by go.
+				var h held
+				goStmt := false
+				for _, s := range ss {
+					if s.goStmt {
+						goStmt = true
+					}
+				}
+				if goStmt || len(ss) == 0 {
+					h = held{}
+				} else {
+					h = ss[0].held.clone()
+					for _, s := range ss[1:] {
+						h.meet(s.held)
+					}
+				}
+				if goStmt && !st.inGo[fn] {
+					st.inGo[fn] = true
+					changed = true
+				}
+				if !h.equal(st.entries[fn]) {
+					st.entries[fn] = h
+					changed = true
+				}
+				continue
+			}
+			if dynamic[fn] || len(ss) == 0 || fn.Signature.Recv() == nil || len(fn.Params) == 0 {
+				continue
+			}
+			if fn.Object() != nil && fn.Object().Exported() && !st.info[fn].assumeHeld {
+				continue // callable from other packages
+			}
+			recv := st.pl.of(fn.Params[0])
+			h := held(nil)
+			fresh := true
+			for _, s := range ss {
+				if st.info[topLevel(s.caller)] != nil && st.info[topLevel(s.caller)].test && len(ss) > 1 {
+					continue // a test calling a helper bare says nothing of production callers
+				}
+				if s.goStmt || !s.ok {
+					h = held{}
+					fresh = false
+					continue
+				}
+				if !st.isLocal(s.recv, s.caller) {
+					fresh = false
+				}
+				rel := held{}
+				for k, v := range s.held {
+					switch {
+					case strings.HasPrefix(k, s.recv.key+"."):
+						r := k[len(s.recv.key):]
+						rel[recv.key+r] = heldLock{mode: v.mode, pretty: recv.pretty + r, field: v.field}
+					case strings.HasPrefix(k, "G:"):
+						rel[k] = v
+					}
+				}
+				if h == nil {
+					h = rel
+				} else {
+					h.meet(rel)
+				}
+			}
+			for k, v := range st.required(fn) {
+				h[k] = v
+			}
+			if !h.equal(st.entries[fn]) {
+				st.entries[fn] = h
+				changed = true
+			}
+			if fresh != st.fresh[fn] && !recvIsValue(fn) {
+				st.fresh[fn] = fresh
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	for _, fn := range st.funcs {
+		st.flows[fn] = st.pl.flow(fn, st.entries[fn])
+	}
+}
+
+func recvIsValue(fn *ssa.Function) bool {
+	r := fn.Signature.Recv()
+	if r == nil {
+		return false
+	}
+	_, isPtr := r.Type().Underlying().(*types.Pointer)
+	if isPtr {
+		return false
+	}
+	_, isIface := r.Type().Underlying().(*types.Interface)
+	return !isIface
+}
+
+// required returns the locks a +checklocks function annotation says are
+// held on entry.
+func (st *state) required(fn *ssa.Function) held {
+	h := held{}
+	fi := st.info[fn]
+	if fi == nil {
+		return h
+	}
+	for _, r := range fi.requires {
+		parts := strings.Split(r, ".")
+		for _, p := range fn.Params {
+			if p.Name() == parts[0] && len(parts) > 1 {
+				pp := st.pl.of(p)
+				h[pp.key+"."+strings.Join(parts[1:], ".")] = heldLock{mode: modeW | modeR, pretty: r}
+			}
+		}
+		if len(parts) == 1 {
+			if obj := st.pass.Pkg.Scope().Lookup(r); obj != nil {
+				h["G:"+st.pass.Pkg.Path()+"."+r] = heldLock{mode: modeW | modeR, pretty: r}
+			}
+		}
+	}
+	return h
+}
+
+// sites returns each function's call and creation sites in the package.
+func (st *state) sites() map[*ssa.Function][]site {
+	out := map[*ssa.Function][]site{}
+	known := map[*ssa.Function]bool{}
+	for _, fn := range st.funcs {
+		known[fn] = true
+	}
+	for _, fn := range st.funcs {
+		st.walk(fn, func(instr ssa.Instruction, h held) {
+			switch in := instr.(type) {
+			case *ssa.MakeClosure:
+				cf, _ := in.Fn.(*ssa.Function)
+				if cf == nil || !known[cf] {
+					return
+				}
+				goStmt := false
+				for _, r := range *in.Referrers() {
+					if g, ok := r.(*ssa.Go); ok && g.Call.Value == in {
+						goStmt = true
+					}
+				}
+				out[cf] = append(out[cf], site{caller: fn, held: h.clone(), goStmt: goStmt})
+			case ssa.CallInstruction:
+				c := in.Common()
+				callee, _ := c.Value.(*ssa.Function)
+				if callee == nil || !known[callee] {
+					return
+				}
+				_, goStmt := in.(*ssa.Go)
+				s := site{caller: fn, held: h.clone(), goStmt: goStmt}
+				if callee.Parent() == nil && len(c.Args) > 0 {
+					s.recv, s.ok = st.pl.of(c.Args[0]), true
+				}
+				if callee.Parent() != nil && len(callee.FreeVars) > 0 {
+					return // counted at its MakeClosure
+				}
+				out[callee] = append(out[callee], s)
+			}
+		})
+	}
+	return out
+}
+
+// walk visits fn's instructions in block order with the locks held just
+// before each.
+func (st *state) walk(fn *ssa.Function, visit func(ssa.Instruction, held)) {
+	in := st.flows[fn]
+	for i, b := range fn.Blocks {
+		if i >= len(in) || in[i] == nil {
+			continue
+		}
+		h := in[i].clone()
+		for _, instr := range b.Instrs {
+			visit(instr, h)
+			st.pl.step(h, instr)
+		}
+	}
+}
+
+// isLocal reports whether p is on a value fn has not shared yet: one it
+// allocated itself, or the receiver of a method only called on such values.
+func (st *state) isLocal(p place, fn *ssa.Function) bool {
+	if p.deref {
+		return false
+	}
+	switch r := p.root.(type) {
+	case *ssa.Alloc:
+		return true
+	case *ssa.Call:
+		// s := newStore(); s.clock = ...: still the constructor's value.
+		if callee := r.Call.StaticCallee(); callee != nil && r.Parent() == fn {
+			n := callee.Name()
+			return strings.HasPrefix(n, "new") || strings.HasPrefix(n, "New")
+		}
+	case *ssa.Parameter:
+		// Only the receiver of a fresh method; closures see their parent's.
+		owner := r.Parent()
+		return owner != nil && len(owner.Params) > 0 && owner.Params[0] == r && st.fresh[owner]
+	}
+	return false
+}
+
+func (st *state) enclosing(fn *ssa.Function, pred func(*ssa.Function) bool) bool {
+	for f := fn; f != nil; f = f.Parent() {
+		if pred(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// collect returns every access to a field of a struct type of this package.
+func (st *state) collect() []*access {
+	var out []*access
+	lockers := map[*ssa.Function]bool{} // top-level functions that take a lock
+	for _, fn := range st.funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				if c, ok := instr.(ssa.CallInstruction); ok {
+					if op, _ := mutexOp(c.Common()); op == "lock" || op == "rlock" {
+						lockers[topLevel(fn)] = true
+					}
+				}
+			}
+		}
+	}
+	for _, fn := range st.funcs {
+		ignore := st.enclosing(fn, func(f *ssa.Function) bool { return st.info[f] != nil && st.info[f].ignore })
+		inGo := st.enclosing(fn, func(f *ssa.Function) bool { return st.inGo[f] })
+		neutral := !inGo && st.enclosing(fn, func(f *ssa.Function) bool {
+			fi := st.info[f]
+			// Test set-up pokes at internals from one goroutine; only a
+			// goroutine in a test is worth a report.
+			return fi != nil && (fi.assumeHeld || fi.setup || fi.test)
+		})
+		st.walk(fn, func(instr ssa.Instruction, h held) {
+			var x ssa.Value
+			var idx int
+			var v ssa.Value
+			switch in := instr.(type) {
+			case *ssa.FieldAddr:
+				x, idx, v = in.X, in.Field, in
+			case *ssa.Field:
+				x, idx, v = in.X, in.Field, in
+			default:
+				return
+			}
+			if ignore {
+				return
+			}
+			f := st.ownField(x.Type(), idx)
+			if f == nil {
+				return
+			}
+			a := &access{
+				field:   f,
+				pos:     instr.Pos(),
+				fn:      fn,
+				base:    st.pl.of(x),
+				held:    h.clone(),
+				neutral: neutral,
+				inGo:    inGo,
+			}
+			a.local = st.isLocal(a.base, fn)
+			if p, ok := a.base.root.(*ssa.Parameter); ok && !a.base.deref && !lockers[topLevel(fn)] {
+				// A plain function handed a value (validate(local, existing))
+				// that locks nothing is usually working on a value not yet
+				// shared; count it neither way.
+				if owner := p.Parent(); owner != nil && owner.Signature.Recv() == nil && owner.Parent() == nil {
+					a.neutral = true
+				}
+			}
+			st.classify(a, v)
+			if a.pos.IsValid() {
+				out = append(out, a)
+			}
+		})
+	}
+	return out
+}
+
+// ownField returns the field idx of t's struct if the struct is a named
+// type of this package.
+func (st *state) ownField(t types.Type, idx int) *types.Var {
+	n := namedOf(t)
+	if n == nil || n.Obj().Pkg() != st.pass.Pkg {
+		return nil
+	}
+	s, _ := n.Underlying().(*types.Struct)
+	if s == nil || idx < 0 || idx >= s.NumFields() {
+		return nil
+	}
+	return s.Field(idx).Origin()
+}
+
+// classify sets a's kind from how the field's address or value is used.
+func (st *state) classify(a *access, v ssa.Value) {
+	a.kind = kRead
+	refs := v.Referrers()
+	if refs == nil {
+		return
+	}
+	_, isAddr := v.(*ssa.FieldAddr)
+	for _, r := range *refs {
+		if isAddr {
+			switch r := r.(type) {
+			case *ssa.Store:
+				if r.Addr == v {
+					a.kind = max(a.kind, kWrite)
+				}
+			case *ssa.UnOp:
+				st.classifyValue(a, r)
+			case *ssa.FieldAddr, *ssa.IndexAddr:
+				if mutatesThrough(r.(ssa.Value), 3) {
+					a.kind = max(a.kind, kMut)
+				}
+			case ssa.CallInstruction:
+				c := r.Common()
+				if fn := c.StaticCallee(); fn != nil && fn.Pkg != nil && fn.Pkg.Pkg.Path() == "sync/atomic" {
+					a.atomic = true
+					continue
+				}
+				if len(c.Args) > 0 && c.Args[0] == v && isMethod(c) && safeType(a.field.Type()) {
+					continue
+				}
+				a.kind = max(a.kind, kMut)
+			case *ssa.Slice:
+				a.kind = max(a.kind, kMut)
+			}
+		} else {
+			st.classifyValue(a, v)
+			return
+		}
+	}
+}
+
+func isMethod(c *ssa.CallCommon) bool {
+	if c.IsInvoke() {
+		return true
+	}
+	fn := c.StaticCallee()
+	return fn != nil && fn.Signature.Recv() != nil
+}
+
+func mutatesThrough(v ssa.Value, depth int) bool {
+	if depth == 0 || v.Referrers() == nil {
+		return false
+	}
+	for _, r := range *v.Referrers() {
+		switch r := r.(type) {
+		case *ssa.Store:
+			if r.Addr == v {
+				return true
+			}
+		case *ssa.FieldAddr:
+			if mutatesThrough(r, depth-1) {
+				return true
+			}
+		case *ssa.IndexAddr:
+			if mutatesThrough(r, depth-1) {
+				return true
+			}
+		case ssa.CallInstruction:
+			return true
+		}
+	}
+	return false
+}
+
+// classifyValue looks at the uses of a loaded field value.
+func (st *state) classifyValue(a *access, v ssa.Value) {
+	if v.Referrers() == nil {
+		return
+	}
+	for _, r := range *v.Referrers() {
+		switch r := r.(type) {
+		case *ssa.MapUpdate:
+			if r.Map == v {
+				a.kind = max(a.kind, kMut)
+			}
+		case *ssa.IndexAddr:
+			if mutatesThrough(r, 3) {
+				a.kind = max(a.kind, kMut)
+			}
+		case ssa.CallInstruction:
+			c := r.Common()
+			if b, ok := c.Value.(*ssa.Builtin); ok {
+				if (b.Name() == "delete" || b.Name() == "clear") && len(c.Args) > 0 && c.Args[0] == v {
+					a.kind = max(a.kind, kMut)
+				}
+				continue
+			}
+			recvIsV := (c.IsInvoke() && c.Value == v) || (!c.IsInvoke() && isMethod(c) && len(c.Args) > 0 && c.Args[0] == v)
+			if !recvIsV || safeType(v.Type()) || st.safeIface(v.Type()) {
+				continue
+			}
+			if !c.IsInvoke() && !pointerish(v.Type()) {
+				continue // a value-receiver method on plain data changes nothing shared
+			}
+			a.kind = max(a.kind, kCall)
+			if c.IsInvoke() {
+				a.method = c.Method.Name()
+			} else if fn := c.StaticCallee(); fn != nil {
+				a.method = fn.Name()
+			}
+		}
+	}
+}
+
+type box struct{ iface, concrete types.Type }
+
+// safeIface reports whether t is an interface every implementation the
+// package puts in it locks itself (a store behind an interface).
+func (st *state) safeIface(t types.Type) bool {
+	if _, ok := t.Underlying().(*types.Interface); !ok {
+		return false
+	}
+	n := 0
+	for _, b := range st.boxes {
+		if !types.Identical(b.iface, t) {
+			continue
+		}
+		if !safeType(b.concrete) {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// pointerish reports whether a value of t shares state when copied.
+func pointerish(t types.Type) bool {
+	switch u := t.Underlying().(type) {
+	case *types.Pointer, *types.Map, *types.Slice, *types.Chan, *types.Interface, *types.Signature:
+		return true
+	case *types.Struct:
+		for i := range u.NumFields() {
+			if pointerish(u.Field(i).Type()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// safePkgs are packages whose types are documented safe for concurrent use
+// (loggers, metrics, tracing, contexts, HTTP and SQL clients): calling
+// their methods does not make a field mutable.
+var safePkgs = []string{
+	"log", "log/slog", "context", "time", "net/http", "database/sql", "testing",
+	"go.uber.org/zap", "github.com/sirupsen/logrus", "github.com/go-logr/logr",
+	"k8s.io/klog", "github.com/prometheus/client_golang", "go.opentelemetry.io",
+	"google.golang.org/grpc", "github.com/go-kit/log", "github.com/go-kit/kit/log",
+}
+
+// safeType reports whether method calls on a value of t are safe without a
+// lock: a sync type, a type with its own mutex, or one from safePkgs.
+func safeType(t types.Type) bool {
+	n := namedOf(t)
+	if n != nil && n.Obj().Pkg() != nil {
+		path := n.Obj().Pkg().Path()
+		for _, p := range safePkgs {
+			if path == p || strings.HasPrefix(path, p+"/") {
+				return true
+			}
+		}
+		if path == "sync" || path == "sync/atomic" {
+			return true
+		}
+		if n.Obj().Name() == "error" {
+			return true
+		}
+	}
+	if _, isIface := t.Underlying().(*types.Interface); isIface && n != nil && n.Obj().Pkg() == nil {
+		return true // error
+	}
+	return selfSynced(t)
+}
+
+// selfSynced reports whether t (or what it points to) is a struct with a
+// mutex of its own.
+func selfSynced(t types.Type) bool {
+	st := structOf(t)
+	if st == nil {
+		return false
+	}
+	for i := range st.NumFields() {
+		if n := namedOf(st.Field(i).Type()); n != nil && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "sync" {
+			switch n.Obj().Name() {
+			case "Mutex", "RWMutex":
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// candidateType reports whether a field of type t can be inferred guarded.
+func candidateType(t types.Type) bool {
+	if _, ok := t.Underlying().(*types.Chan); ok {
+		return false
+	}
+	if n := namedOf(t); n != nil && n.Obj().Pkg() != nil {
+		switch n.Obj().Pkg().Path() {
+		case "sync", "sync/atomic":
+			return false
+		}
+	}
+	if _, isPtr := t.Underlying().(*types.Pointer); !isPtr && selfSynced(t) {
+		return false // a struct value with its own mutex guards itself
+	}
+	return true
+}
+
+// fieldStats are one field's accesses grouped by site.
+type fieldStats struct {
+	field   *types.Var
+	accs    []*access
+	guard   string // key relative to the base, or global key
+	guarded []*access
+	bad     []*access
+	total   int
+}
+
+// relGuards returns the guard keys a's held locks give, relative to a's
+// base, and whether a holds a lock of an enclosing object (ambiguous).
+func relGuards(a *access) (map[string]string, bool) {
+	out := map[string]string{}
+	ambiguous := false
+	for k, v := range a.held {
+		switch {
+		case strings.HasPrefix(k, a.base.key+"."):
+			out[k[len(a.base.key):]] = v.pretty
+		case strings.HasPrefix(k, "G:"):
+			out[k] = v.pretty
+		default:
+			if i := strings.LastIndex(k, "."); i > 0 && strings.HasPrefix(a.base.key, k[:i]) {
+				ambiguous = true
+			}
+		}
+	}
+	return out, ambiguous
+}
+
+func (st *state) infer(accs []*access) []*fieldStats {
+	byField := map[*types.Var][]*access{}
+	var order []*types.Var
+	for _, a := range accs {
+		if _, ok := byField[a.field]; !ok {
+			order = append(order, a.field)
+		}
+		byField[a.field] = append(byField[a.field], a)
+	}
+	var out []*fieldStats
+	for _, f := range order {
+		list := byField[f]
+		annotated, isAnnot := st.annot[f]
+		if !isAnnot {
+			if !candidateType(f.Type()) {
+				continue
+			}
+			atomic, mutated := false, false
+			for _, a := range list {
+				atomic = atomic || a.atomic
+				if !a.local && a.kind != kRead && !st.setupOnly(a) {
+					mutated = true
+				}
+			}
+			if atomic || !mutated {
+				continue
+			}
+		}
+		// One entry per site: the same selector may be several instructions.
+		type siteKey struct {
+			pos token.Pos
+			fn  *ssa.Function
+		}
+		sites := map[siteKey]*access{}
+		var counted []*access
+		for _, a := range list {
+			if a.local || a.neutral {
+				continue
+			}
+			k := siteKey{a.pos, a.fn}
+			if prev, ok := sites[k]; ok {
+				if a.kind > prev.kind {
+					prev.kind, prev.method = a.kind, a.method
+				}
+				continue
+			}
+			sites[k] = a
+			counted = append(counted, a)
+		}
+		fs := &fieldStats{field: f, accs: counted}
+		if isAnnot {
+			fs.guard = annotated
+		} else {
+			count := map[string]int{}
+			for _, a := range counted {
+				g, _ := relGuards(a)
+				for k := range g {
+					count[k]++
+				}
+			}
+			best, n := "", 0
+			for k, c := range count {
+				if c > n || (c == n && k < best) {
+					best, n = k, c
+				}
+			}
+			if n < MinGuarded {
+				continue
+			}
+			fs.guard = best
+		}
+		fns := map[*ssa.Function]bool{}
+		for _, a := range counted {
+			g, ambiguous := relGuards(a)
+			if _, ok := g[fs.guard]; ok {
+				fs.guarded = append(fs.guarded, a)
+				fns[topLevel(a.fn)] = true
+			} else if !ambiguous {
+				fs.bad = append(fs.bad, a)
+			}
+		}
+		fs.total = len(fs.guarded) + len(fs.bad)
+		if !isAnnot && (len(fns) < 2 || float64(len(fs.guarded)) < MinFraction*float64(fs.total)) {
+			continue
+		}
+		out = append(out, fs)
+	}
+	return out
+}
+
+// setupOnly reports whether a is in a set-up function (SetX, Start, init):
+// a field changed only there is immutable once the value is in use.
+func (st *state) setupOnly(a *access) bool {
+	fi := st.info[topLevel(a.fn)]
+	return fi != nil && fi.setup && !a.inGo
+}
+
+func topLevel(fn *ssa.Function) *ssa.Function {
+	for fn.Parent() != nil {
+		fn = fn.Parent()
+	}
+	return fn
+}
+
+func (st *state) report(guarded []*fieldStats) {
+	for _, fs := range guarded {
+		if len(fs.bad) == 0 {
+			continue
+		}
+		sort.Slice(fs.guarded, func(i, j int) bool { return fs.guarded[i].pos < fs.guarded[j].pos })
+		guardName := st.guardPretty(fs.guarded, fs.guard)
+		where := st.sitesList(fs.guarded)
+		var related []analysis.RelatedInformation
+		for i, g := range fs.guarded {
+			if i == 2 {
+				break
+			}
+			related = append(related, analysis.RelatedInformation{
+				Pos:     g.pos,
+				Message: fmt.Sprintf("%s accessed under %s here", fs.field.Name(), guardName),
+			})
+		}
+		reported := map[int]bool{}
+		for _, a := range fs.bad {
+			line := st.pass.Fset.Position(a.pos).Line
+			if reported[line] {
+				continue
+			}
+			reported[line] = true
+			name := a.base.pretty + "." + fs.field.Name()
+			lock := st.lockFor(a, fs.guard, guardName)
+			what := "read"
+			switch a.kind {
+			case kWrite:
+				what = "written"
+			case kMut:
+				what = "modified"
+			case kCall:
+				what = "used (" + name + "." + a.method + ")"
+			}
+			hazard := fmt.Sprintf("%s is %s without holding %s, which guards it at its other sites", name, what, lock)
+			if a.inGo {
+				hazard = fmt.Sprintf("%s is %s in a goroutine that does not hold %s, which guards it at its other sites", name, what, lock)
+			}
+			evidence := fmt.Sprintf("accessed under %s at %d of %d sites: %s", guardName, len(fs.guarded), fs.total, strings.Join(where, ", "))
+			if _, ok := st.annot[fs.field]; ok {
+				evidence = fmt.Sprintf("annotated +checklocks:%s; %s", strings.TrimPrefix(guardName, "s."), evidence)
+			}
+			diag.Report(st.pass, diag.Finding{
+				Pos:      a.pos,
+				Hazard:   hazard,
+				Evidence: evidence,
+				Fix:      fixFor(fs.field, lock, fs.guarded),
+				Related:  related,
+			})
+		}
+	}
+}
+
+// guardPretty names the guard as the guarded sites wrote it ("s.mu").
+func (st *state) guardPretty(guarded []*access, guard string) string {
+	for _, g := range guarded {
+		for k, v := range g.held {
+			if k == guard || strings.HasSuffix(k, guard) && strings.HasPrefix(k, g.base.key) {
+				return v.pretty
+			}
+		}
+	}
+	if strings.HasPrefix(guard, "G:") {
+		if i := strings.LastIndex(guard, "."); i >= 0 {
+			return guard[i+1:]
+		}
+	}
+	return strings.TrimPrefix(guard, ".")
+}
+
+// lockFor names the guard relative to a's own base ("v.axonLock").
+func (st *state) lockFor(a *access, guard, pretty string) string {
+	if strings.HasPrefix(guard, "G:") {
+		return pretty
+	}
+	return a.base.pretty + guard
+}
+
+// sitesList renders up to four distinct guarded lines.
+func (st *state) sitesList(guarded []*access) []string {
+	var where []string
+	seen := map[string]bool{}
+	for _, g := range guarded {
+		p := st.shortPos(g.pos)
+		if seen[p] {
+			continue
+		}
+		if len(where) == 4 {
+			return append(where, "...")
+		}
+		seen[p] = true
+		where = append(where, p)
+	}
+	return where
+}
+
+func (st *state) shortPos(pos token.Pos) string {
+	p := st.pass.Fset.Position(pos)
+	return fmt.Sprintf("%s:%d", filepath.Base(p.Filename), p.Line)
+}
+
+func fixFor(f *types.Var, lock string, guarded []*access) string {
+	rw := false
+	for _, g := range guarded {
+		for _, v := range g.held {
+			if v.mode&modeR != 0 {
+				rw = true
+			}
+		}
+	}
+	client := false
+	for _, g := range guarded {
+		if g.kind == kCall {
+			client = true
+		}
+	}
+	switch {
+	case client:
+		return fmt.Sprintf("make %s reachable only under its lock: guard.Serial(client) (a guard.Access[T]) where it is created, so every use goes through Do; or take %s on this path", f.Name(), lock)
+	case rw:
+		return fmt.Sprintf("put %s behind its lock with guard.NewRW (Read/Write callbacks) so no path reaches it unlocked; or take %s on this path", f.Name(), lock)
+	default:
+		return fmt.Sprintf("put %s behind its lock with guard.New (a guard.Value[T], used inside Do) so no path reaches it unlocked; or take %s on this path", f.Name(), lock)
+	}
+}
