@@ -10,6 +10,8 @@
 //     function does not return in time.
 //   - [VerifyTestMain] and [CheckLeaks]: goroutine leak checks (built on
 //     go.uber.org/goleak).
+//   - [Seed]: the seed of a randomized test, replayable with
+//     SLUICE_SEED=N ([SeedEnv]) and logged when the test fails.
 //
 // Everything here works inside a testing/synctest bubble: waits block on
 // channels, so the bubble's fake clock advances while a test waits, and the

@@ -31,7 +31,11 @@ func NewGate() *Gate {
 // Pass enters the gate and blocks until the call is released, the gate is
 // opened, or ctx ends. It returns nil when the call passed, ctx.Err()
 // otherwise. A call that gave up on its ctx counts as entered, not passed.
+// It panics if ctx is nil, even when the gate is open.
 func (g *Gate) Pass(ctx context.Context) error {
+	if ctx == nil {
+		panic("conctest: Gate.Pass with nil Context")
+	}
 	g.mu.Lock()
 	g.entered++
 	if g.open || g.tickets > 0 {
@@ -127,18 +131,21 @@ func (g *Gate) Blocked() int {
 }
 
 // WaitEntered blocks until at least n calls have entered the gate, or ctx
-// ends (then it returns ctx.Err()).
+// ends (then it returns ctx.Err()). It panics if ctx is nil.
 func (g *Gate) WaitEntered(ctx context.Context, n int) error {
-	return g.waitUntil(ctx, func() bool { return g.entered >= n })
+	return g.waitUntil(ctx, "WaitEntered", func() bool { return g.entered >= n })
 }
 
 // WaitBlocked blocks until at least n calls are blocked inside the gate at
-// once, or ctx ends.
+// once, or ctx ends. It panics if ctx is nil.
 func (g *Gate) WaitBlocked(ctx context.Context, n int) error {
-	return g.waitUntil(ctx, func() bool { return len(g.queue) >= n })
+	return g.waitUntil(ctx, "WaitBlocked", func() bool { return len(g.queue) >= n })
 }
 
-func (g *Gate) waitUntil(ctx context.Context, cond func() bool) error {
+func (g *Gate) waitUntil(ctx context.Context, method string, cond func() bool) error {
+	if ctx == nil {
+		panic("conctest: Gate." + method + " with nil Context")
+	}
 	for {
 		g.mu.Lock()
 		ok, ch := cond(), g.changed

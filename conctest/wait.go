@@ -15,8 +15,18 @@ const pollEvery = time.Millisecond
 // goroutine's stack) if that has not happened within d. It blocks on a
 // timer between checks, never in time.Sleep, so inside a synctest bubble
 // the fake clock advances only when everything else is blocked, and the
-// bound is exact.
+// bound is exact. It panics if t or cond is nil.
+//
+// Outside a bubble d is wall-clock time, and a loaded machine can stretch
+// anything: there, use WaitFor only where d is a liveness guard far beyond
+// what the condition needs, never to assert how fast something happens.
 func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	switch {
+	case t == nil:
+		panic("conctest: WaitFor with nil testing.TB")
+	case cond == nil:
+		panic("conctest: WaitFor with nil cond")
+	}
 	t.Helper()
 	if cond() {
 		return
@@ -43,8 +53,16 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // NoDeadlock runs fn and fails t with every goroutine's stack if fn has
 // not returned within d. fn runs on its own goroutine; if it is still
 // stuck when the test fails, it is left behind (the test has failed
-// anyway, and the stacks show where it is stuck).
+// anyway, and the stacks show where it is stuck). It panics if t or fn is
+// nil. Outside a testing/synctest bubble d is wall-clock time: the same
+// caution as for [WaitFor] applies.
 func NoDeadlock(t testing.TB, d time.Duration, what string, fn func()) {
+	switch {
+	case t == nil:
+		panic("conctest: NoDeadlock with nil testing.TB")
+	case fn == nil:
+		panic("conctest: NoDeadlock with nil fn")
+	}
 	t.Helper()
 	done := make(chan struct{})
 	go func() {

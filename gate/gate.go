@@ -466,7 +466,11 @@ func Op(ctx context.Context, name string) context.Context {
 }
 
 // OpName returns the name set with [Op] on ctx or a parent, or "" if none.
+// It panics if ctx is nil.
 func OpName(ctx context.Context) string {
+	if ctx == nil {
+		panic("gate: OpName with nil Context")
+	}
 	s, _ := ctx.Value(opKey{}).(string)
 	return s
 }

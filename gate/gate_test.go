@@ -91,7 +91,10 @@ func (e *events) list() []gate.Event {
 	return append([]gate.Event(nil), e.ev...)
 }
 
-func TestReadReturnsFnResult(t *testing.T) {
+// In a bubble, so the 5 s read deadline cannot pass on a loaded machine.
+func TestReadReturnsFnResult(t *testing.T) { synctest.Test(t, testReadReturnsFnResult) }
+
+func testReadReturnsFnResult(t *testing.T) {
 	g := gate.New(gate.Config{})
 	defer g.Close()
 	want := errors.New("boom")
@@ -513,7 +516,10 @@ func TestReadAlreadyCancelledCtx(t *testing.T) {
 	}
 }
 
-func TestReadPanicReachesCaller(t *testing.T) {
+// In a bubble, so the 5 s read deadline cannot pass on a loaded machine.
+func TestReadPanicReachesCaller(t *testing.T) { synctest.Test(t, testReadPanicReachesCaller) }
+
+func testReadPanicReachesCaller(t *testing.T) {
 	g := gate.New(gate.Config{Readers: 1})
 	defer g.Close()
 	func() {
@@ -555,7 +561,10 @@ func TestReadPanicReachesCaller(t *testing.T) {
 
 func panickyFn(context.Context) error { panic("kaput") }
 
-func TestReadGoexit(t *testing.T) {
+// In a bubble, so the 5 s read deadline cannot pass on a loaded machine.
+func TestReadGoexit(t *testing.T) { synctest.Test(t, testReadGoexit) }
+
+func testReadGoexit(t *testing.T) {
 	g := gate.New(gate.Config{Readers: 1})
 	defer g.Close()
 	err := g.Read(context.Background(), func(context.Context) error { runtime.Goexit(); return nil })

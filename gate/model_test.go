@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/gate"
 )
 
@@ -603,6 +604,9 @@ func runModel(t *testing.T, seed uint64, steps int) {
 	}
 }
 
+// TestModel runs many random operation sequences, run i from seed
+// base+i, where base comes from conctest.Seed: a failure is replayed with
+// SLUICE_SEED=base (and -run 'TestModel/^i$' for just that run).
 func TestModel(t *testing.T) {
 	runs, steps := 150, 120
 	if testing.Short() {
@@ -611,19 +615,15 @@ func TestModel(t *testing.T) {
 	if s := os.Getenv("GATE_MODEL_RUNS"); s != "" {
 		runs, _ = strconv.Atoi(s)
 	}
-	base := uint64(time.Now().UnixNano())
-	if s := os.Getenv("GATE_MODEL_SEED"); s != "" {
-		base, _ = strconv.ParseUint(s, 10, 64)
-		runs = 1
-	}
-	t.Logf("seeds %d.. (rerun one with GATE_MODEL_SEED=n)", base)
+	base := uint64(conctest.Seed(t))
 	for i := range runs {
 		seed := base + uint64(i)
-		ok := t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+		ok := t.Run(strconv.Itoa(i), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) { runModel(t, seed, steps) })
 		})
 		if !ok {
-			t.Fatalf("seed %d failed; rerun with GATE_MODEL_SEED=%d", seed, seed)
+			t.Fatalf("run %d (seed %d) failed; replay it with %s=%d go test -run 'TestModel/^%d$'",
+				i, seed, conctest.SeedEnv, int64(base), i)
 		}
 	}
 }

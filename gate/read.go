@@ -340,8 +340,14 @@ func (g *Gate) endInline() {
 // deadline, fn may still be running, and would write that variable while
 // the caller reads it. ReadValue hands the value over only when fn's own
 // result reached the caller; on any error it returns the zero value.
+// ReadValue panics if ctx, g or fn is nil.
 func ReadValue[T any](ctx context.Context, g *Gate, fn func(context.Context) (T, error)) (T, error) {
-	if fn == nil {
+	switch {
+	case ctx == nil:
+		panic("gate: ReadValue with nil Context")
+	case g == nil:
+		panic("gate: ReadValue with nil *Gate")
+	case fn == nil:
 		panic("gate: ReadValue with nil fn")
 	}
 	var v T

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/gate"
 )
 
@@ -29,14 +30,15 @@ func TestStressWriteBeforeLaterReaders(t *testing.T) {
 	if s := os.Getenv("GATE_STRESS_RUNS"); s != "" {
 		runs, _ = strconv.Atoi(s)
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	// Every run's randomness derives from one seed, in run order, so
+	// SLUICE_SEED=seed replays the whole sequence up to the failing run.
+	seed := conctest.Seed(t)
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 	for run := range runs {
 		rs := rng.Uint64()
 		synctest.Test(t, func(t *testing.T) {
 			if !writeBeforeLaterReaders(t, rand.New(rand.NewPCG(rs, 2))) {
-				t.Fatalf("run %d (seed %d/%d) failed", run, seed, rs)
+				t.Fatalf("run %d failed; replay with %s=%d", run, conctest.SeedEnv, seed)
 			}
 		})
 		if t.Failed() {

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"reflect"
 	"sync/atomic"
 )
 
@@ -57,7 +58,13 @@ type AccessStats struct {
 // ctx) runs inline instead of deadlocking. A nested Do with an unrelated
 // context is not recognised and waits for itself until that context ends,
 // so pass the callback's ctx down, and hand other goroutines [Detach](ctx).
+//
+// Serial panics if c is nil (a nil pointer, interface, map, channel or
+// func): an Access to no client would fail only later, inside some fn.
 func Serial[T any](c T) Access[T] {
+	if isNil(c) {
+		panic("guard: Serial with a nil client")
+	}
 	return &serial[T]{c: c}
 }
 
@@ -105,9 +112,24 @@ func (s *serial[T]) Stats() AccessStats {
 // Concurrent returns an Access that adds no lock: every call runs fn at
 // once, alongside any others. Use it for a client that is safe for
 // concurrent use (net/http.Client, a connection pool), so that a slow call
-// never waits behind another. fn gets ctx unchanged.
+// never waits behind another. fn gets ctx unchanged. Concurrent panics if
+// c is nil, as [Serial] does.
 func Concurrent[T any](c T) Access[T] {
+	if isNil(c) {
+		panic("guard: Concurrent with a nil client")
+	}
 	return &concurrent[T]{c: c}
+}
+
+// isNil reports whether c is a nil pointer, interface, map, channel or
+// func. It runs once per Access, so reflect's cost does not matter.
+func isNil[T any](c T) bool {
+	v := reflect.ValueOf(&c).Elem()
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return v.IsNil()
+	}
+	return false
 }
 
 type concurrent[T any] struct {

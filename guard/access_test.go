@@ -56,7 +56,12 @@ func TestSerialOneAtATime(t *testing.T) {
 
 func TestSerialNested(t *testing.T) {
 	// A helper that takes the Access and a ctx, called from inside a Do
-	// with the callback's ctx, runs inline.
+	// with the callback's ctx, runs inline. In a bubble, so NoDeadlock's
+	// bound is exact.
+	synctest.Test(t, testSerialNested)
+}
+
+func testSerialNested(t *testing.T) {
 	a := guard.Serial(&conn{})
 	balance := func(ctx context.Context, a guard.Access[*conn]) error {
 		return a.Do(ctx, func(_ context.Context, c *conn) error { c.recv(); return nil })

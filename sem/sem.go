@@ -459,11 +459,18 @@ func (s *Semaphore) TryPermit(n int64) *Permit {
 	return &Permit{s: s, n: n}
 }
 
-// N returns the number of permits the Permit holds (or held).
-func (p *Permit) N() int64 { return p.n }
+// N returns the number of permits the Permit holds (or held). It panics
+// if p is nil.
+func (p *Permit) N() int64 {
+	if p == nil {
+		panic("sem: N of a nil *Permit (TryPermit returns nil when it fails)")
+	}
+	return p.n
+}
 
 // Release gives the permits back. Only the first call does so and returns
-// true; every later or concurrent call returns false.
+// true; every later or concurrent call returns false. It panics if p is
+// nil.
 func (p *Permit) Release() bool {
 	if p == nil {
 		panic("sem: Release of a nil *Permit (TryPermit returns nil when it fails)")
@@ -475,5 +482,11 @@ func (p *Permit) Release() bool {
 	return true
 }
 
-// Released reports whether Release has been called.
-func (p *Permit) Released() bool { return p.released.Load() }
+// Released reports whether Release has been called. It panics if p is
+// nil.
+func (p *Permit) Released() bool {
+	if p == nil {
+		panic("sem: Released of a nil *Permit (TryPermit returns nil when it fails)")
+	}
+	return p.released.Load()
+}

@@ -419,8 +419,15 @@ func TestStress(t *testing.T) {
 // fast-path acquirers and TryAcquire racing the hand-off, a lost wake-up
 // would leave a waiter blocked forever (plain Background contexts,
 // nothing else ends the wait), which NoDeadlock turns into a failure with
-// every goroutine's stack.
+// every goroutine's stack. It runs in a bubble, on real parallel
+// goroutines but fake time: NoDeadlock's bound then passes only once
+// every goroutine is blocked, so it catches a lost wake-up exactly and
+// never fires because the machine is slow.
 func TestNoLostWakeup(t *testing.T) {
+	synctest.Test(t, testNoLostWakeup)
+}
+
+func testNoLostWakeup(t *testing.T) {
 	const size = 4
 	iters := 20000
 	if testing.Short() {

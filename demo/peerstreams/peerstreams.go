@@ -18,16 +18,22 @@
 //   - sluice: the setup is a [keyed.Once] per peer; disconnect calls
 //     Forget.
 //
-// Phase 1: the dial and inbound paths race for every peer. Phase 2: for
-// every peer a setup is in flight (its open held in the network) when the
-// peer disconnects and reconnects, and the reconnect starts its own setup.
+// Phase 1: the dial and inbound paths race for every peer: the network
+// answers only once both paths of every peer have made their move (each
+// is opening a stream, or waits for the other's setup), the window a
+// round trip leaves open. Phase 2: for every peer a setup is in flight
+// (its open held in the network) when the peer disconnects and
+// reconnects, and the reconnect starts its own setup.
+//
+// Both phases wait for states (how many opens are in flight, how many
+// callers wait), never for the scheduler, so every run gives the same
+// figures: the naive node orphans one stream for every peer.
 package peerstreams
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,9 +203,9 @@ type stream struct {
 }
 
 // transport opens streams on the current connection to each peer. An open
-// is a network round trip: the caller yields while it is in flight (phase
-// 1), or waits until the test lets the network answer (phase 2, to hold a
-// setup in progress). An open whose connection closed meanwhile fails.
+// is a network round trip: it waits until the run lets the network answer,
+// which holds a setup in progress for as long as the run needs. An open
+// whose connection closed meanwhile fails.
 type transport struct {
 	conns   []atomic.Pointer[conn]
 	opens   []atomic.Int32 // successful opens per peer, this phase
@@ -226,15 +232,13 @@ func (t *transport) openStream(ctx context.Context, peer int) (*stream, error) {
 	c := t.conns[peer].Load()
 	t.pending.Add(1)
 	defer t.pending.Add(-1)
-	// The yield between the caller's check and its register.
+	// The round trip between the caller's check and its register.
 	if h := t.hold.Load(); h != nil {
 		select {
 		case <-*h:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-	} else {
-		runtime.Gosched()
 	}
 	if c.closed.Load() {
 		return nil, errConnClosed
@@ -339,6 +343,10 @@ type setupNode interface {
 	disconnect(peer int)
 	// entries counts the bookkeeping kept per peer.
 	entries() int
+	// racersWaiting reports whether, in phase 1, both paths of all n
+	// peers have made their move: each is opening a stream (its open
+	// held in the network) or waits for the other path's setup.
+	racersWaiting(n int) bool
 	// reconnectsWaiting reports whether all n phase-2 reconnects have
 	// reached the point where they wait (for the network, or for the
 	// setup in progress).
@@ -357,6 +365,9 @@ func (n *naiveNode) setupOutbound(ctx context.Context, peer int) error {
 
 func (n *naiveNode) disconnect(peer int) { n.dropOutbound(peer) }
 func (n *naiveNode) entries() int        { return 0 }
+
+// Nothing stops the second path: both pass the check and open.
+func (n *naiveNode) racersWaiting(k int) bool { return n.tr.pending.Load() >= int64(2*k) }
 func (n *naiveNode) reconnectsWaiting(k int) bool {
 	return n.tr.pending.Load() >= int64(2*k)
 }
@@ -367,6 +378,7 @@ type seedFixNode struct {
 	*node
 	locksMu sync.Mutex
 	locks   map[int]*sync.Mutex
+	waiting atomic.Int64 // callers at or in l.Lock()
 }
 
 func (n *seedFixNode) setupOutbound(ctx context.Context, peer int) error {
@@ -377,7 +389,9 @@ func (n *seedFixNode) setupOutbound(ctx context.Context, peer int) error {
 		n.locks[peer] = l
 	}
 	n.locksMu.Unlock()
+	n.waiting.Add(1)
 	l.Lock()
+	n.waiting.Add(-1)
 	defer l.Unlock()
 	if n.hasOutbound(peer) {
 		return nil
@@ -396,6 +410,13 @@ func (n *seedFixNode) entries() int {
 	n.locksMu.Lock()
 	defer n.locksMu.Unlock()
 	return len(n.locks)
+}
+
+// One path holds the lock and opens; the other is at the lock. (It may
+// not be parked in Lock yet, but once it has counted itself it can only
+// take the lock after the holder registered, so the outcome is the same.)
+func (n *seedFixNode) racersWaiting(k int) bool {
+	return n.tr.pending.Load() >= int64(k) && n.waiting.Load() >= int64(k)
 }
 
 func (n *seedFixNode) reconnectsWaiting(k int) bool {
@@ -421,6 +442,11 @@ func (n *sluiceNode) disconnect(peer int) {
 
 func (n *sluiceNode) entries() int { return n.once.Len() }
 
+// One path runs the setup and opens; the other has joined it in Do.
+func (n *sluiceNode) racersWaiting(k int) bool {
+	return n.tr.pending.Load() >= int64(k) && n.once.Stats().Waiters >= k
+}
+
 func (n *sluiceNode) reconnectsWaiting(k int) bool {
 	return n.once.Stats().Waiters >= k
 }
@@ -437,14 +463,24 @@ func run(ctx context.Context, cfg Config, mk func(*node) setupNode) (Report, err
 
 	// Phase 1: for every peer the dial path (after the handshake) and the
 	// inbound path (the peer's stream arrived) both set up the outbound
-	// stream.
+	// stream. The network answers once both paths of every peer have made
+	// their move: that is the race window of a round trip, opened wide
+	// and on purpose, so the outcome does not depend on the scheduler.
+	hold1 := make(chan struct{})
+	tr.hold.Store(&hold1)
 	var wg sync.WaitGroup
 	for p := range peers {
 		wg.Add(2)
 		go func() { defer wg.Done(); _ = n.setupOutbound(ctx, p) }() // dial
 		go func() { defer wg.Done(); _ = n.setupOutbound(ctx, p) }() // inbound
 	}
+	err := waitUntil(ctx, func() bool { return n.racersWaiting(peers) })
+	tr.hold.Store(nil)
+	close(hold1)
 	wg.Wait()
+	if err != nil {
+		return rep, fmt.Errorf("peerstreams: waiting for both paths: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}

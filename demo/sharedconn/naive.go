@@ -65,15 +65,17 @@ func (v *naiveValidator) forwardStep(ctx context.Context) error {
 	return err
 }
 
-// holdWS keeps the websocket busy (a long forward step) until release is
-// closed; held is closed once it has the lock.
-func (v *naiveValidator) holdWS(_ context.Context, held, release chan struct{}) error {
+// holdWS keeps the websocket busy (a forward step with a slow reply,
+// inside Recv) until release is closed; held is closed once it is inside.
+func (v *naiveValidator) holdWS(ctx context.Context, held, release chan struct{}) error {
 	v.axonLock.Lock()
 	defer v.axonLock.Unlock()
-	close(held)
-	<-release
-	return nil
+	return v.ws.hold(ctx, held, release)
 }
+
+// wsWaiting: nothing queues for the websocket outside the lock, and the
+// balance check does not take it.
+func (v *naiveValidator) wsWaiting() int { return 0 }
 
 func newNaive(ws *WSConn, api *esplora) *naiveValidator {
 	return &naiveValidator{

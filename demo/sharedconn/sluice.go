@@ -92,13 +92,9 @@ func (v *sluiceValidator) forwardStep(ctx context.Context) error {
 }
 
 func (v *sluiceValidator) holdWS(ctx context.Context, held, release chan struct{}) error {
-	return v.ws.Do(ctx, func(ctx context.Context, _ *WSConn) error {
-		close(held)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	return v.ws.Do(ctx, func(ctx context.Context, c *WSConn) error {
+		return c.hold(ctx, held, release)
 	})
 }
+
+func (v *sluiceValidator) wsWaiting() int { return v.ws.Stats().Waiting }
