@@ -19,7 +19,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/unitchecker"
+
+	"github.com/sluice-go/sluice/vet/internal/facts"
 
 	"github.com/sluice-go/sluice/vet/internal/sarif"
 )
@@ -64,8 +67,32 @@ func IsVetTool(args []string) bool {
 // VetTool runs the analyzers as a go vet tool on the arguments in os.Args,
 // and exits.
 func VetTool() {
-	noteProgress(os.Args[1:])
-	unitchecker.Main(Analyzers()...)
+	args := os.Args[1:]
+	noteProgress(args)
+	analyzers := Analyzers()
+	if len(args) > 0 && vetxOnly(args[len(args)-1]) {
+		// The go command asks for a dependency's facts only. unitchecker
+		// would also run every analyzer that merely requires a
+		// fact-producing one, on every dependency, for nothing: keep the
+		// producers (their requirements come along).
+		analyzers = slices.DeleteFunc(analyzers, func(a *analysis.Analyzer) bool { return len(a.FactTypes) == 0 })
+		analyzers = append(analyzers, facts.Analyzer)
+	}
+	unitchecker.Main(analyzers...)
+}
+
+// vetxOnly reports whether the go vet unit config at path asks only for the
+// package's facts (a dependency of the packages being vetted).
+func vetxOnly(path string) bool {
+	if !strings.HasSuffix(path, ".cfg") {
+		return false
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false // unitchecker reports the problem
+	}
+	var cfg struct{ VetxOnly bool }
+	return json.Unmarshal(data, &cfg) == nil && cfg.VetxOnly
 }
 
 // noteProgress records, for the parent sluice vet, that a vet-tool run is

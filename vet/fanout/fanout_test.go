@@ -1,0 +1,19 @@
+package fanout_test
+
+import (
+	"testing"
+
+	"golang.org/x/tools/go/analysis/analysistest"
+
+	"github.com/sluice-go/sluice/conctest"
+	"github.com/sluice-go/sluice/vet/fanout"
+)
+
+func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
+
+// TestFanout runs the seed's shapes (seed) and the bounded shapes a user
+// writes (ok: fixed arrays, worker pools, semaphores, SetLimit, pools,
+// CPU-only work, barriers, accept loops, a _test.go file).
+func TestFanout(t *testing.T) {
+	analysistest.Run(t, analysistest.TestData(), fanout.Analyzer, "seed", "ok")
+}
