@@ -87,6 +87,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/sem"
@@ -169,7 +170,8 @@ const (
 type Task = func(context.Context) error
 
 // Pool is a bounded task group. Create it with [New] or [Shared]; the
-// zero value is not usable. All methods are safe for concurrent use, and
+// zero value is not usable (its methods, like a nil *Pool's, panic with a
+// message that says so). All methods are safe for concurrent use, and
 // tasks may call Go on their own group.
 type Pool struct {
 	ctx    context.Context
@@ -197,6 +199,13 @@ type Pool struct {
 	cancelSent bool
 
 	workers sync.WaitGroup // every goroutine the group started
+
+	// goroutines counts the group's goroutines from the moment spawn
+	// starts one until it gives its slot back (after which it only
+	// returns), so it never exceeds the slots the group holds. Tests read
+	// it: unlike runtime.NumGoroutine it counts only what the group owns,
+	// and exactly.
+	goroutines atomic.Int64
 }
 
 type waiter struct {
@@ -216,11 +225,12 @@ const (
 
 // New returns a group that runs at most limit tasks at once, on slots of
 // its own. Its context is derived from ctx. It panics if ctx is nil or
-// limit is not positive or exceeds sem.MaxSize.
+// limit is not positive or exceeds sem.MaxSize, or if an Option is nil.
 func New(ctx context.Context, limit int, opts ...Option) *Pool {
 	if ctx == nil {
 		panic("pool: New with nil Context")
 	}
+	checkOpts("New", opts)
 	if limit <= 0 {
 		panic(fmt.Sprintf("pool: New(ctx, %d): limit must be positive", limit))
 	}
@@ -232,7 +242,8 @@ func New(ctx context.Context, limit int, opts ...Option) *Pool {
 
 // Shared returns a group whose tasks each hold one permit of s while they
 // run, so that every group sharing s runs at most s.Size() tasks in total.
-// Its context is derived from ctx. It panics if ctx or s is nil.
+// Its context is derived from ctx. It panics if ctx, s or an Option is
+// nil.
 //
 // If s is closed, Go calls that would wait on it return sem.ErrClosed;
 // tasks already admitted still run.
@@ -243,7 +254,29 @@ func Shared(ctx context.Context, s *sem.Semaphore, opts ...Option) *Pool {
 	if s == nil {
 		panic("pool: Shared with nil *sem.Semaphore")
 	}
+	checkOpts("Shared", opts)
 	return newPool(ctx, s, true, opts)
+}
+
+// checkOpts panics, naming fn and the option's place, on a nil Option.
+func checkOpts(fn string, opts []Option) {
+	for i, o := range opts {
+		if o == nil {
+			panic(fmt.Sprintf("pool: %s with nil Option (opts[%d])", fn, i))
+		}
+	}
+}
+
+// badPool panics, naming method, for a nil *Pool or a zero Pool (one not
+// made by New or Shared). It is kept out of line so that the check in
+// each method stays two comparisons.
+//
+//go:noinline
+func badPool(p *Pool, method string) {
+	if p == nil {
+		panic("pool: " + method + " on nil *Pool")
+	}
+	panic("pool: " + method + " on a zero Pool: make one with New or Shared")
 }
 
 func newPool(ctx context.Context, s *sem.Semaphore, shared bool, opts []Option) *Pool {
@@ -265,7 +298,12 @@ func newPool(ctx context.Context, s *sem.Semaphore, shared bool, opts []Option) 
 // Context returns the group's context: the one every task receives. It is
 // cancelled when the parent is, on the first error with [CancelOnError],
 // when a task panics, and when Wait returns.
-func (p *Pool) Context() context.Context { return p.ctx }
+func (p *Pool) Context() context.Context {
+	if p == nil || p.sem == nil {
+		badPool(p, "Context")
+	}
+	return p.ctx
+}
 
 // Go admits fn to the group, blocking while the group has no free slot
 // and its hand-off queue is full. It returns nil once fn is admitted (fn
@@ -273,6 +311,9 @@ func (p *Pool) Context() context.Context { return p.ctx }
 // first, sem.ErrClosed if the shared semaphore is closed, and [ErrDone]
 // after Wait has returned; then fn never runs. It panics if fn is nil.
 func (p *Pool) Go(fn Task) error {
+	if p == nil || p.sem == nil {
+		badPool(p, "Go")
+	}
 	if fn == nil {
 		panic("pool: Go with nil func")
 	}
@@ -345,15 +386,14 @@ func (p *Pool) admitLocked(fn Task) bool {
 	pending := p.qn > 0 || p.blocked.Len() > 0
 	if p.sem.TryAcquire(1) {
 		p.running++
-		p.workers.Add(1)
 		if !pending {
 			p.mu.Unlock()
-			go p.worker(fn)
+			p.spawn(fn)
 			return true
 		}
 		// Others are ahead of fn: the new worker starts with the oldest,
 		// and fn goes through the queue below.
-		go p.worker(nil)
+		p.spawn(nil)
 	}
 	// While others wait on a shared semaphore the queue takes nothing new:
 	// the group's workers are about to give their slots back (see
@@ -388,10 +428,18 @@ func (p *Pool) acquireCounted(fn Task) error {
 		return err
 	}
 	p.running++
-	p.workers.Add(1)
 	p.mu.Unlock()
-	go p.worker(fn)
+	p.spawn(fn)
 	return nil
+}
+
+// spawn starts a worker on a slot the caller holds for it. It is the only
+// place the group starts a goroutine, so that Wait waits for every one and
+// the goroutines count sees every one.
+func (p *Pool) spawn(fn Task) {
+	p.workers.Add(1)
+	p.goroutines.Add(1)
+	go p.worker(fn)
 }
 
 // TryGo admits fn if it can without blocking (a slot is free, or there is
@@ -399,6 +447,9 @@ func (p *Pool) acquireCounted(fn Task) error {
 // it did. It returns false once the group's context has ended or Wait has
 // returned. It panics if fn is nil.
 func (p *Pool) TryGo(fn Task) bool {
+	if p == nil || p.sem == nil {
+		badPool(p, "TryGo")
+	}
 	if fn == nil {
 		panic("pool: TryGo with nil func")
 	}
@@ -434,12 +485,14 @@ func (p *Pool) worker(fn Task) {
 			p.mu.Lock()
 			p.recordLocked(errGoexit, nil)
 			cause := p.takeCauseLocked()
-			p.workers.Add(1)
 			p.mu.Unlock()
 			if cause != nil {
 				p.cancel(cause)
 			}
-			go p.worker(nil)
+			// This goroutine hands its slot to the replacement and only
+			// returns from here: uncount it first, as at a clean exit.
+			p.goroutines.Add(-1)
+			p.spawn(nil)
 		}
 		p.workers.Done()
 	}()
@@ -471,6 +524,10 @@ func (p *Pool) worker(fn Task) {
 			p.running--
 			p.checkIdleLocked()
 			p.mu.Unlock()
+			// Uncounted before the slot is free, so that a worker started
+			// on it is never counted alongside this one, which only
+			// returns from here.
+			p.goroutines.Add(-1)
 			p.sem.Release(1)
 			clean = true
 			return
@@ -637,6 +694,9 @@ func (p *Pool) checkIdleLocked() {
 // make the tasks and blocked Go calls return early. A task must not call
 // Wait on its own group: Wait would wait for that task.
 func (p *Pool) Wait() error {
+	if p == nil || p.sem == nil {
+		badPool(p, "Wait")
+	}
 	p.mu.Lock()
 	for !p.idleLocked() {
 		if p.idle == nil {
@@ -677,6 +737,9 @@ type Stats struct {
 
 // Stats returns a snapshot, read under the group's lock.
 func (p *Pool) Stats() Stats {
+	if p == nil || p.sem == nil {
+		badPool(p, "Stats")
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return Stats{

@@ -431,29 +431,55 @@ func TestGoFromTasks(t *testing.T) {
 	}
 }
 
+// TestBadInput calls every exported function and method with each nil
+// (or otherwise invalid) argument, and checks that it panics with a
+// message that starts with "pool: " and names the mistake.
 func TestBadInput(t *testing.T) {
 	bg := context.Background()
+	s := sem.New(1)
 	p := New(bg, 1)
 	defer p.Wait()
-	for name, f := range map[string]func(){
-		"New nil ctx":    func() { New(nil, 1) }, //nolint:staticcheck
-		"New zero":       func() { New(bg, 0) },
-		"New negative":   func() { New(bg, -3) },
-		"Shared nil ctx": func() { Shared(nil, sem.New(1)) }, //nolint:staticcheck
-		"Shared nil sem": func() { Shared(bg, nil) },
-		"Go nil":         func() { p.Go(nil) },
-		"TryGo nil":      func() { p.TryGo(nil) },
-		"QueueSize neg":  func() { QueueSize(-1) },
+	var nilPool *Pool
+	for _, tc := range []struct {
+		name, want string
+		f          func()
+	}{
+		{"New nil ctx", "pool: New with nil Context", func() { New(nil, 1) }}, //nolint:staticcheck
+		{"New zero limit", "pool: New(ctx, 0): limit must be positive", func() { New(bg, 0) }},
+		{"New negative limit", "pool: New(ctx, -3): limit must be positive", func() { New(bg, -3) }},
+		{"New nil Option", "pool: New with nil Option (opts[0])", func() { New(bg, 1, nil) }},
+		{"New nil Option after others", "pool: New with nil Option (opts[1])", func() { New(bg, 1, CancelOnError(), nil) }},
+		{"Shared nil ctx", "pool: Shared with nil Context", func() { Shared(nil, s) }}, //nolint:staticcheck
+		{"Shared nil sem", "pool: Shared with nil *sem.Semaphore", func() { Shared(bg, nil) }},
+		{"Shared nil Option", "pool: Shared with nil Option (opts[0])", func() { Shared(bg, s, nil) }},
+		{"QueueSize negative", "pool: QueueSize(-1): negative size", func() { QueueSize(-1) }},
+		{"Go nil fn", "pool: Go with nil func", func() { p.Go(nil) }},
+		{"TryGo nil fn", "pool: TryGo with nil func", func() { p.TryGo(nil) }},
+		{"Go on nil Pool", "pool: Go on nil *Pool", func() { nilPool.Go(nop) }},
+		{"TryGo on nil Pool", "pool: TryGo on nil *Pool", func() { nilPool.TryGo(nop) }},
+		{"Wait on nil Pool", "pool: Wait on nil *Pool", func() { nilPool.Wait() }},
+		{"Stats on nil Pool", "pool: Stats on nil *Pool", func() { nilPool.Stats() }},
+		{"Context on nil Pool", "pool: Context on nil *Pool", func() { nilPool.Context() }},
+		{"Go on zero Pool", "pool: Go on a zero Pool", func() { new(Pool).Go(nop) }},
+		{"TryGo on zero Pool", "pool: TryGo on a zero Pool", func() { new(Pool).TryGo(nop) }},
+		{"Wait on zero Pool", "pool: Wait on a zero Pool", func() { new(Pool).Wait() }},
+		{"Stats on zero Pool", "pool: Stats on a zero Pool", func() { new(Pool).Stats() }},
+		{"Context on zero Pool", "pool: Context on a zero Pool", func() { new(Pool).Context() }},
 	} {
-		func() {
+		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
 				r := recover()
-				if s, ok := r.(string); !ok || !strings.HasPrefix(s, "pool: ") {
-					t.Errorf("%s: panic %v, want a message starting with \"pool: \"", name, r)
+				if msg, ok := r.(string); !ok || !strings.HasPrefix(msg, tc.want) {
+					t.Errorf("panic %#v, want a message starting with %q", r, tc.want)
 				}
 			}()
-			f()
-		}()
+			tc.f()
+		})
+	}
+	// The checks come before anything is built: the semaphore a bad
+	// Shared call was given is untouched.
+	if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
+		t.Fatalf("semaphore after bad calls: %+v", st)
 	}
 }
 
@@ -572,33 +598,17 @@ func TestSharedSemaphoreClosed(t *testing.T) {
 	})
 }
 
-// liveGoroutines samples runtime.NumGoroutine. The runtime computes it
-// from several counters read without a lock ("the result can be
-// inconsistent", says gcount in runtime/proc.go): while goroutines are
-// created and destroyed, dead ones move between the free lists in batches
-// of 32, and a reading taken mid-move is inflated by up to that much (we
-// saw readings of limit+30 while the workers alive, counted directly,
-// never exceeded limit). A real excess is still there a moment later, so a
-// reading over the bound is confirmed by readings after yielding, and the
-// smallest counts.
-func liveGoroutines(bound int) int {
-	n := runtime.NumGoroutine()
-	for i := 0; i < 4 && n > bound; i++ {
-		runtime.Gosched()
-		n = min(n, runtime.NumGoroutine())
-	}
-	return n
-}
-
-// TestMemoryFlat feeds a million items through a group of 8 and samples
-// the live goroutines from the submitting loop and from the tasks: they
-// never exceed the limit plus a small constant.
+// TestMemoryFlat feeds a million items through a group of 8 and samples,
+// from the submitting loop and from the tasks, the goroutines the group
+// owns (started and not yet given their slot back, counted by the group
+// itself): they never exceed the limit. (Not runtime.NumGoroutine: while
+// goroutines come and go it counts dead ones for a while, by dozens.)
 func TestMemoryFlat(t *testing.T) {
 	const limit, items = 8, 1_000_000
-	base := runtime.NumGoroutine()
+	p := New(context.Background(), limit)
 	var peak atomic.Int64
 	sample := func() {
-		n := int64(liveGoroutines(base + limit + 2))
+		n := p.goroutines.Load()
 		for {
 			old := peak.Load()
 			if n <= old || peak.CompareAndSwap(old, n) {
@@ -606,7 +616,6 @@ func TestMemoryFlat(t *testing.T) {
 			}
 		}
 	}
-	p := New(context.Background(), limit)
 	var ran atomic.Int64
 	task := func(context.Context) error {
 		if ran.Add(1)%512 == 0 {
@@ -628,12 +637,13 @@ func TestMemoryFlat(t *testing.T) {
 	if ran.Load() != items {
 		t.Fatalf("%d ran", ran.Load())
 	}
-	// +2: a worker that has given its slot back may still be on its way
-	// out when the next one starts.
-	if extra := peak.Load() - int64(base); extra > limit+2 {
-		t.Fatalf("peak %d goroutines over the %d before: more than limit %d + 2", extra, base, limit)
+	if peak.Load() > limit {
+		t.Fatalf("the group owned %d goroutines at once, limit %d", peak.Load(), limit)
 	}
-	t.Logf("peak goroutines above baseline: %d (limit %d)", peak.Load()-int64(base), limit)
+	if n := p.goroutines.Load(); n != 0 {
+		t.Fatalf("%d goroutines still counted after Wait", n)
+	}
+	t.Logf("peak goroutines owned: %d (limit %d)", peak.Load(), limit)
 }
 
 // TestStress runs several submitters and nested submissions on groups

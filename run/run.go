@@ -133,8 +133,11 @@ type cand struct {
 // fn must not call Do on the same Guard in Join or Again mode: that call
 // would wait for the run it is part of, until its ctx ends.
 //
-// It panics if ctx or fn is nil or mode is not one of the three.
+// It panics if g, ctx or fn is nil or mode is not one of the three.
 func (g *Guard) Do(ctx context.Context, mode Mode, fn func(context.Context) error) error {
+	if g == nil {
+		panic("run: Do on nil *Guard")
+	}
 	checkDo("Do", ctx, mode, fn)
 	g.mu.Lock()
 	if g.cur == nil {
@@ -187,6 +190,11 @@ func (g *Guard) waitResult(ctx context.Context, r *runRec) error {
 	}
 }
 
+// testHookLeaving, if set, runs in a call waiting to start a trailing run
+// once it has seen its ctx end and before it takes the guard's lock
+// (tests only).
+var testHookLeaving func()
+
 // waitToStart waits for the run r, which has not started, as one of the
 // calls that may start it. Called with mu held.
 func (g *Guard) waitToStart(ctx context.Context, r *runRec, fn func(context.Context) error) error {
@@ -215,6 +223,9 @@ func (g *Guard) waitToStart(ctx context.Context, r *runRec, fn func(context.Cont
 		g.mu.Unlock()
 		return r.err
 	case <-ctx.Done():
+	}
+	if testHookLeaving != nil {
+		testHookLeaving()
 	}
 	g.mu.Lock()
 	g.waiting--
@@ -304,8 +315,12 @@ type Stats struct {
 	Shared   int64 // calls that got the result of a run another call ran
 }
 
-// Stats returns a snapshot, read under the guard's lock.
+// Stats returns a snapshot, read under the guard's lock. It panics if g
+// is nil.
 func (g *Guard) Stats() Stats {
+	if g == nil {
+		panic("run: Stats on nil *Guard")
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return Stats{
@@ -347,8 +362,12 @@ type keyedEntry struct {
 	refs int // calls in Do for this key
 }
 
-// Do is [Guard.Do] on the Guard of key.
+// Do is [Guard.Do] on the Guard of key. It panics if k, ctx or fn is nil
+// or mode is not one of the three.
 func (k *Keyed[K]) Do(ctx context.Context, key K, mode Mode, fn func(context.Context) error) error {
+	if k == nil {
+		panic("run: Keyed.Do on nil *Keyed")
+	}
 	// Check before taking a reference, so a bad call leaves nothing behind.
 	checkDo("Keyed.Do", ctx, mode, fn)
 	k.mu.Lock()
@@ -388,8 +407,11 @@ type KeyedStats struct {
 	Shared   int64 // calls that got the result of another call's run
 }
 
-// Stats returns a snapshot.
+// Stats returns a snapshot. It panics if k is nil.
 func (k *Keyed[K]) Stats() KeyedStats {
+	if k == nil {
+		panic("run: Keyed.Stats on nil *Keyed")
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s := KeyedStats{

@@ -164,44 +164,161 @@ func TestAgainWhenIdleRunsAtOnce(t *testing.T) {
 	}
 }
 
+// trailingSetup is a run in progress (first) and two calls waiting, in
+// Again mode, for the trailing run: the oldest (the leaver, on ctx, with
+// fn leaverFn) and the next (on a live context, with second.fn).
+type trailingSetup struct {
+	g         Guard
+	first     *held
+	res0      chan error // first's result
+	left, res chan error // the leaver's and the second waiter's results
+	second    *held
+}
+
+func newTrailingSetup(t *testing.T, ctx context.Context, leaverFn func(context.Context) error) *trailingSetup {
+	s := &trailingSetup{
+		first: newHeld(), second: newHeld(),
+		res0: make(chan error, 1), left: make(chan error, 1), res: make(chan error, 1),
+	}
+	go func() { s.res0 <- s.g.Do(context.Background(), Again, s.first.fn) }()
+	<-s.first.entered
+	go func() { s.left <- s.g.Do(ctx, Again, leaverFn) }()
+	synctest.Wait() // the leaver is the oldest waiter
+	go func() { s.res <- s.g.Do(context.Background(), Again, s.second.fn) }()
+	synctest.Wait()
+	if st := s.g.Stats(); !st.Pending || st.Waiting != 2 {
+		t.Fatalf("setup: %+v", st)
+	}
+	return s
+}
+
+// secondRuns checks that the second waiter started the trailing run with
+// its own fn, and that the guard ends with two runs and nobody waiting.
+func (s *trailingSetup) secondRuns(t *testing.T) {
+	t.Helper()
+	<-s.second.entered
+	if err := <-s.res0; err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	s.second.release <- nil
+	if err := <-s.res; err != nil {
+		t.Fatalf("second waiter got %v, want its own run's nil", err)
+	}
+	if st := s.g.Stats(); st.Runs != 2 || st.Shared != 0 || st.Running || st.Pending || st.Waiting != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// lazyCancelCtx is a context that, once armed, is cancelled by the first
+// call to its Err method: it ends exactly between a waiter being handed
+// the trailing run and the waiter checking its ctx before starting it.
+type lazyCancelCtx struct {
+	context.Context
+	cancel context.CancelFunc
+	armed  atomic.Bool
+}
+
+func (c *lazyCancelCtx) Err() error {
+	if c.armed.Load() {
+		c.cancel()
+	}
+	return c.Context.Err()
+}
+
+// The oldest waiter for the trailing run leaves around the moment the
+// current run finishes. Each order is made to happen on purpose, and each
+// has its own outcome.
 func TestTrailingRunPassesToNextWaiter(t *testing.T) {
-	// The oldest waiter for the trailing run leaves just as the current run
-	// finishes: whether it leaves before or after being chosen, the next
-	// oldest starts the run.
-	for i := range 40 {
+	t.Run("cancel before release", func(t *testing.T) {
+		// The leaver is gone before the run finishes: it is never chosen,
+		// and the next oldest starts the trailing run.
 		synctest.Test(t, func(t *testing.T) {
-			var g Guard
-			first := newHeld()
-			go g.Do(context.Background(), Again, first.fn)
-			<-first.entered
 			ctx, cancel := context.WithCancel(context.Background())
-			left := make(chan error, 1)
-			go func() { left <- g.Do(ctx, Again, never(t)) }()
-			synctest.Wait()
-			second := newHeld()
-			res := make(chan error, 1)
-			go func() { res <- g.Do(context.Background(), Again, second.fn) }()
-			synctest.Wait()
-			if i%2 == 0 {
-				cancel()
-				first.release <- nil
-			} else {
-				first.release <- nil
-				cancel()
-			}
-			if err := <-left; !errors.Is(err, context.Canceled) {
+			s := newTrailingSetup(t, ctx, never(t))
+			cancel()
+			if err := <-s.left; !errors.Is(err, context.Canceled) {
 				t.Fatalf("leaver got %v", err)
 			}
-			<-second.entered
-			second.release <- nil
-			if err := <-res; err != nil {
-				t.Fatal(err)
+			if st := s.g.Stats(); !st.Pending || st.Waiting != 1 {
+				t.Fatalf("after the leaver left: %+v", st)
 			}
-			if st := g.Stats(); st.Runs != 2 || st.Running || st.Waiting != 0 {
+			s.first.release <- nil
+			s.secondRuns(t)
+		})
+	})
+	t.Run("release before cancel", func(t *testing.T) {
+		// The run finishes while the leaver still waits: the leaver, the
+		// oldest, starts the trailing run with its fn and ctx. Its ctx
+		// ending then stops that run, and the second waiter, which shared
+		// it, gets the run's error although its own ctx is live (see the
+		// package doc); its fn never runs.
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			leaverRun := newHeld()
+			s := newTrailingSetup(t, ctx, leaverRun.fn)
+			s.first.release <- nil
+			<-leaverRun.entered
+			if err := <-s.res0; err != nil {
+				t.Fatalf("first run: %v", err)
+			}
+			synctest.Wait()
+			if st := s.g.Stats(); !st.Running || st.Pending || st.Runs != 2 || st.Waiting != 1 {
+				t.Fatalf("with the leaver's run in progress: %+v", st)
+			}
+			cancel()
+			if err := <-s.left; !errors.Is(err, context.Canceled) {
+				t.Fatalf("leaver got %v, want its run's context.Canceled", err)
+			}
+			if err := <-s.res; !errors.Is(err, context.Canceled) {
+				t.Fatalf("second waiter got %v, want the leaver's run's context.Canceled", err)
+			}
+			select {
+			case <-s.second.entered:
+				t.Fatal("the second waiter's fn ran; it should have shared the leaver's run")
+			default:
+			}
+			if st := s.g.Stats(); st.Runs != 2 || st.Shared != 1 || st.Running || st.Waiting != 0 {
 				t.Fatalf("stats: %+v", st)
 			}
 		})
-	}
+	})
+	t.Run("cancel after being chosen", func(t *testing.T) {
+		// The leaver is handed the trailing run, and its ctx ends before
+		// it starts it: it hands the run on to the next oldest.
+		synctest.Test(t, func(t *testing.T) {
+			inner, cancel := context.WithCancel(context.Background())
+			ctx := &lazyCancelCtx{Context: inner, cancel: cancel}
+			s := newTrailingSetup(t, ctx, never(t))
+			ctx.armed.Store(true)
+			s.first.release <- nil
+			if err := <-s.left; !errors.Is(err, context.Canceled) {
+				t.Fatalf("leaver got %v", err)
+			}
+			s.secondRuns(t)
+		})
+	})
+	t.Run("chosen while leaving", func(t *testing.T) {
+		// The leaver has seen its ctx end and, before it takes the guard's
+		// lock, is handed the trailing run: it hands it on to the next
+		// oldest.
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			s := newTrailingSetup(t, ctx, never(t))
+			testHookLeaving = func() {
+				// The first run finishes now and hands the trailing run
+				// to the leaver: its Do has returned once that is done.
+				s.first.release <- nil
+				err := <-s.res0
+				s.res0 <- err // for secondRuns
+			}
+			defer func() { testHookLeaving = nil }()
+			cancel()
+			if err := <-s.left; !errors.Is(err, context.Canceled) {
+				t.Fatalf("leaver got %v", err)
+			}
+			s.secondRuns(t)
+		})
+	})
 }
 
 func TestTrailingRunDroppedWhenEveryoneLeaves(t *testing.T) {
@@ -288,35 +405,54 @@ func TestPanicFreesTheGuard(t *testing.T) {
 	})
 }
 
+// TestBadInput calls every exported function and method with each nil
+// (or otherwise invalid) argument, and checks that it panics with a
+// message that starts with "run: " and names the mistake.
 func TestBadInput(t *testing.T) {
 	var g Guard
 	var k Keyed[string]
+	var nilGuard *Guard
+	var nilKeyed *Keyed[string]
 	bg := context.Background()
 	ok := func(context.Context) error { return nil }
-	for name, f := range map[string]func(){
-		"nil ctx":         func() { g.Do(nil, Reject, ok) }, //nolint:staticcheck
-		"nil fn":          func() { g.Do(bg, Reject, nil) },
-		"zero mode":       func() { g.Do(bg, 0, ok) },
-		"bad mode":        func() { g.Do(bg, Mode(9), ok) },
-		"keyed nil ctx":   func() { k.Do(nil, "a", Reject, ok) }, //nolint:staticcheck
-		"keyed nil fn":    func() { k.Do(bg, "a", Reject, nil) },
-		"keyed zero mode": func() { k.Do(bg, "a", 0, ok) },
+	for _, tc := range []struct {
+		name, want string
+		f          func()
+	}{
+		{"Do nil ctx", "run: Do with nil Context", func() { g.Do(nil, Reject, ok) }}, //nolint:staticcheck
+		{"Do nil fn", "run: Do with nil func", func() { g.Do(bg, Reject, nil) }},
+		{"Do zero mode", "run: Do with invalid Mode(0)", func() { g.Do(bg, 0, ok) }},
+		{"Do bad mode", "run: Do with invalid Mode(9)", func() { g.Do(bg, Mode(9), ok) }},
+		{"Do on nil Guard", "run: Do on nil *Guard", func() { nilGuard.Do(bg, Reject, ok) }},
+		{"Stats on nil Guard", "run: Stats on nil *Guard", func() { nilGuard.Stats() }},
+		{"Keyed.Do nil ctx", "run: Keyed.Do with nil Context", func() { k.Do(nil, "a", Reject, ok) }}, //nolint:staticcheck
+		{"Keyed.Do nil fn", "run: Keyed.Do with nil func", func() { k.Do(bg, "a", Reject, nil) }},
+		{"Keyed.Do zero mode", "run: Keyed.Do with invalid Mode(0)", func() { k.Do(bg, "a", 0, ok) }},
+		{"Keyed.Do on nil Keyed", "run: Keyed.Do on nil *Keyed", func() { nilKeyed.Do(bg, "a", Reject, ok) }},
+		{"Keyed.Stats on nil Keyed", "run: Keyed.Stats on nil *Keyed", func() { nilKeyed.Stats() }},
 	} {
-		func() {
+		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
 				r := recover()
-				if s, ok := r.(string); !ok || !strings.HasPrefix(s, "run: ") {
-					t.Errorf("%s: panic %v, want a message starting with \"run: \"", name, r)
+				if msg, ok := r.(string); !ok || !strings.HasPrefix(msg, tc.want) {
+					t.Errorf("panic %#v, want a message starting with %q", r, tc.want)
 				}
 			}()
-			f()
-		}()
+			tc.f()
+		})
 	}
+	// The checks come first: bad calls leave nothing behind.
 	if st := k.Stats(); st.Keys != 0 {
 		t.Fatalf("bad calls left keys behind: %+v", st)
 	}
-	if !strings.HasPrefix(ErrRunning.Error(), "run: ") || Again.String() != "Again" || Mode(7).String() != "Mode(7)" {
-		t.Fatal("names")
+	if st := g.Stats(); st != (Stats{}) {
+		t.Fatalf("bad calls changed the guard: %+v", st)
+	}
+	if !strings.HasPrefix(ErrRunning.Error(), "run: ") || !strings.HasPrefix(ErrPanicked.Error(), "run: ") {
+		t.Fatal("errors do not name the package")
+	}
+	if Again.String() != "Again" || Mode(7).String() != "Mode(7)" {
+		t.Fatal("mode names")
 	}
 }
 

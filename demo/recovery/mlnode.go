@@ -25,10 +25,11 @@ type mlNode struct {
 	inFlight gauge // requests inside the handler, hung ones included
 	hanging  gauge // requests hung now
 	served   atomic.Int64
+	closing  chan struct{} // closed by close: hung requests end
 }
 
 func newMLNode(work time.Duration, hangEvery int) *mlNode {
-	n := &mlNode{work: work, hangEvery: hangEvery}
+	n := &mlNode{work: work, hangEvery: hangEvery, closing: make(chan struct{})}
 	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
 	return n
 }
@@ -53,7 +54,10 @@ func (n *mlNode) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.hangs(item) {
 		leave := n.hanging.enter()
-		<-r.Context().Done() // the client gave up, or its connection was closed
+		select {
+		case <-r.Context().Done(): // the client gave up, or its connection was closed
+		case <-n.closing: // the demo is cleaning up
+		}
 		leave()
 		return
 	}
@@ -68,10 +72,16 @@ func (n *mlNode) serve(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"item":%d,"valid":true}`, item)
 }
 
-// close drops every client connection (which ends the hung handlers: their
-// request context ends when the connection does) and shuts the server
-// down, waiting for its handlers.
+// close ends the hung handlers, drops every client connection and shuts
+// the server down, waiting for its handlers.
+//
+// Why the hung handlers are ended directly rather than only by dropping
+// the connections: a connection accepted after CloseClientConnections
+// (a naive client still dialing, when the demo gave up waiting for its
+// steady state) would otherwise carry a request that hangs for good, and
+// Close would wait for its handler forever.
 func (n *mlNode) close() {
+	close(n.closing)
 	n.srv.CloseClientConnections()
 	n.srv.Close()
 }
@@ -112,6 +122,17 @@ func (g *gauge) max() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.peak
+}
+
+// spawn runs f on a new goroutine counted in g from just before its go
+// statement until it returns (after f's deferred calls), so g's count and
+// peak are exactly the goroutines started this way that are alive.
+func (g *gauge) spawn(f func()) {
+	leave := g.enter()
+	go func() {
+		defer leave()
+		f()
+	}()
 }
 
 // wait blocks until cond(count) holds or ctx ends.

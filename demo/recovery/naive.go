@@ -15,6 +15,7 @@ type naiveValidator struct {
 	client *http.Client
 	node   *mlNode
 	runs   gauge // recovery runs in progress
+	own    gauge // goroutines this code started, alive (see gauge.spawn)
 
 	// live owns the fire-and-forget goroutines of the sampled-validation
 	// path, so the demo can clean them up; the seed's code kept none.
@@ -28,10 +29,10 @@ func (v *naiveValidator) ExecuteRecoveryValidations(missed []int) {
 	var wg sync.WaitGroup
 	for _, item := range missed {
 		wg.Add(1)
-		go func() {
+		v.own.spawn(func() {
 			defer wg.Done()
 			v.validateWithPayloads(item)
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -41,10 +42,10 @@ func (v *naiveValidator) ExecuteRecoveryValidations(missed []int) {
 func (v *naiveValidator) SampleInferenceToValidate(ids []int) {
 	for _, id := range ids {
 		v.live.Add(1)
-		go func() {
+		v.own.spawn(func() {
 			defer v.live.Done()
 			v.validateWithPayloads(id)
-		}()
+		})
 	}
 }
 

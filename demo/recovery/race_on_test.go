@@ -3,6 +3,6 @@
 package recovery
 
 // The race detector makes loopback HTTP several times slower; under it
-// the tests recover a smaller backlog (still thousands of goroutines for
-// the naive variant) and leave the full Scenario run to the plain build.
+// the tests, TestScenario included, recover a smaller backlog (still
+// thousands of goroutines for the naive variant).
 const raceEnabled = true

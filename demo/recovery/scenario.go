@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,8 +75,16 @@ func (c Config) withDefaults() Config {
 type Report struct {
 	Variant string
 
-	Requests       int // replays sent
-	PeakGoroutines int // most goroutines alive at once, above the baseline
+	Requests int // replays sent
+	// PeakGoroutines is the most goroutines of the validator's own alive
+	// at once: every goroutine the variant's code starts, counted from its
+	// go statement to its return, and for the sluice variant the pool
+	// workers, counted while they run a replay (a pool keeps one worker
+	// per slot; package pool tests that). Goroutines of net/http and of
+	// the runtime are not the validator's and are left out, so the figure
+	// is exact rather than a sample of runtime.NumGoroutine, which lags
+	// behind goroutines that come and go.
+	PeakGoroutines int
 	// PeakInFlight is the most replays in flight at once, across every
 	// path, as the validator sees them (from sending the request to
 	// closing the response or giving up).
@@ -98,8 +105,11 @@ type Report struct {
 	// returned, nothing in flight at the node) after the root context was
 	// cancelled mid-recovery. Sluice only; the naive code takes no context.
 	StopAfterCancel time.Duration
-	Leaked          int // goroutines above the baseline after cleanup
-	Elapsed         time.Duration
+	// Leaked is how many of the goroutines counted in PeakGoroutines are
+	// still alive once the variant has cleaned up, after waiting (up to
+	// leakWait) for the count to come down to zero.
+	Leaked  int
+	Elapsed time.Duration
 }
 
 const payload = `{"inference_id":"missed","payloads":"..."}`
@@ -115,8 +125,6 @@ func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
 	r := Report{Variant: demo.Naive}
 	start := time.Now()
-	base := runtime.NumGoroutine()
-	samp := startSampler()
 	node := newMLNode(cfg.Work, cfg.HangEvery)
 	ct := newCountingTransport(&http.Transport{
 		// The seed used http.DefaultTransport. Its connection cap is
@@ -145,11 +153,11 @@ func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 	fire := make(chan struct{})
 	for range triggers {
 		wg.Add(1)
-		go func() {
+		v.own.spawn(func() {
 			defer wg.Done()
 			<-fire
 			v.ExecuteRecoveryValidations(missed)
-		}()
+		})
 	}
 	close(fire)
 	v.SampleInferenceToValidate(live)
@@ -169,8 +177,7 @@ func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 	wg.Wait()
 	v.live.Wait()
 	ct.base.CloseIdleConnections()
-	samp.stop()
-	r.record(ctx, base, samp, ct, node, v.runs.max(), start)
+	r.record(ctx, &v.own, ct, node, v.runs.max(), start)
 	if err != nil {
 		return r, fmt.Errorf("recovery: naive variant did not reach its steady state within %v: %w", cfg.Guard, err)
 	}
@@ -185,8 +192,6 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
 	r := Report{Variant: demo.Sluice}
 	start := time.Now()
-	base := runtime.NumGoroutine()
-	samp := startSampler()
 	node := newMLNode(cfg.Work, cfg.HangEvery)
 	ct := newCountingTransport(&http.Transport{MaxIdleConnsPerHost: cfg.Limit})
 	v := &validator{
@@ -205,7 +210,7 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 		fire := make(chan struct{})
 		for range triggers {
 			wg.Add(1)
-			go func() {
+			v.own.spawn(func() {
 				defer wg.Done()
 				<-fire
 				err := v.ExecuteRecoveryValidations(ctx, missed)
@@ -216,14 +221,14 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 				} else {
 					runErr = err
 				}
-			}()
+			})
 		}
 		wg.Add(1)
-		go func() {
+		v.own.spawn(func() {
 			defer wg.Done()
 			<-fire
 			_ = v.SampleInferenceToValidate(ctx, live)
-		}()
+		})
 		close(fire)
 		wg.Wait()
 		return rejected, runErr
@@ -233,7 +238,6 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	rejected, err := fireAll(ctx)
 	if err != nil {
 		node.close()
-		samp.stop()
 		return r, fmt.Errorf("recovery: sluice recovery failed: %w", err)
 	}
 	r.Rejected = rejected
@@ -248,10 +252,10 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	root, cancelRoot := context.WithCancel(ctx)
 	served := node.served.Load()
 	stopped := make(chan struct{})
-	go func() {
+	v.own.spawn(func() {
 		defer close(stopped)
 		_, _ = fireAll(root)
-	}()
+	})
 	wctx, cancel = context.WithTimeout(ctx, cfg.Guard)
 	_ = waitServed(wctx, node, served+int64(cfg.Backlog/10))
 	cancel()
@@ -265,8 +269,7 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 
 	node.close()
 	ct.base.CloseIdleConnections()
-	samp.stop()
-	r.record(ctx, base, samp, ct, node, v.runs.max(), start)
+	r.record(ctx, &v.own, ct, node, v.runs.max(), start)
 	r.Timeouts = int(v.timeouts.Load())
 	return r, nil
 }
@@ -342,87 +345,41 @@ func (c *closeHook) Close() error {
 	return err
 }
 
-// sampler records the most goroutines alive at once, reading
-// runtime.NumGoroutine every millisecond until stopped.
-type sampler struct {
-	max  atomic.Int64
-	quit chan struct{}
-	done chan struct{}
-}
+// leakWait bounds the wait for a variant's own goroutines to be gone
+// after cleanup. They have all been waited for by then except for their
+// very last step (a goroutine is uncounted as it returns, after the Done
+// its owner waited on), so the count reaches zero within microseconds
+// unless something really leaked.
+const leakWait = 5 * time.Second
 
-func startSampler() *sampler {
-	s := &sampler{quit: make(chan struct{}), done: make(chan struct{})}
-	s.max.Store(int64(runtime.NumGoroutine()))
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				if n := int64(runtime.NumGoroutine()); n > s.max.Load() {
-					s.max.Store(n)
-				}
-			case <-s.quit:
-				return
-			}
-		}
-	}()
-	return s
-}
-
-func (s *sampler) stop() {
-	close(s.quit)
-	<-s.done
-}
-
-// peak is the most seen, less the sampler itself.
-func (s *sampler) peak() int { return int(s.max.Load()) - 1 }
-
-// settle waits up to d for the goroutine count to come back to base (the
-// connections' goroutines exit on their own once closed; they have no
-// event to wait on, so it checks every millisecond), and returns how many
-// are still above it.
 // record fills in the figures both variants measure the same way, once
-// their run is over and the sampler stopped.
-func (r *Report) record(ctx context.Context, base int, samp *sampler, ct *countingTransport, node *mlNode, overlapping int, start time.Time) {
+// their run is over and cleaned up. own counts the variant's own
+// goroutines.
+func (r *Report) record(ctx context.Context, own *gauge, ct *countingTransport, node *mlNode, overlapping int, start time.Time) {
 	r.Requests = int(ct.sent.Load())
-	r.PeakGoroutines = samp.peak() - base
+	r.PeakGoroutines = own.max()
 	r.PeakInFlight = ct.inFlight.max()
 	r.PeakAtNode = node.inFlight.max()
 	r.OverlappingRuns = overlapping
 	r.NoDeadline = int(ct.noDeadline.Load())
-	r.Leaked = settle(ctx, base, time.Second)
+	wctx, cancel := context.WithTimeout(ctx, leakWait)
+	_ = own.wait(wctx, func(n int) bool { return n == 0 })
+	cancel()
+	r.Leaked = own.now()
 	r.Elapsed = time.Since(start)
 }
 
-func settle(ctx context.Context, base int, d time.Duration) int {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		if n := runtime.NumGoroutine() - base; n <= 0 {
-			return 0
-		}
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			return max(0, runtime.NumGoroutine()-base)
-		case <-ctx.Done():
-			return max(0, runtime.NumGoroutine()-base)
-		}
-	}
-}
-
 // Scenario returns the recovery scenario for the sluice command.
-func Scenario() demo.Scenario {
+func Scenario() demo.Scenario { return scenario(Config{}) }
+
+// scenario is the scenario sized by cfg (zero fields take the defaults).
+func scenario(cfg Config) demo.Scenario {
+	cfg = cfg.withDefaults()
 	return demo.Scenario{
 		Name:    "recovery",
 		Seed:    "002",
 		Summary: "missed-inference recovery: goroutine per item, 3 trigger paths, no HTTP timeout -> pool on a shared sem, run.Guard, deadlines",
 		Run: func(ctx context.Context) ([]demo.Result, error) {
-			cfg := Config{}.withDefaults()
 			naive, err := RunNaive(ctx, cfg)
 			if err != nil {
 				return nil, err

@@ -31,7 +31,10 @@ type validator struct {
 	recovery run.Guard
 	timeout  time.Duration
 
-	runs     gauge // recovery runs in progress
+	runs gauge // recovery runs in progress
+	// own counts the goroutines this code started (see gauge.spawn) and
+	// the pool workers while they run one of its replays.
+	own      gauge
 	timeouts atomic.Int64
 }
 
@@ -54,7 +57,11 @@ func (v *validator) SampleInferenceToValidate(ctx context.Context, ids []int) er
 func (v *validator) fanOut(ctx context.Context, items []int) error {
 	p := pool.Shared(ctx, v.slots)
 	for _, item := range items {
-		if err := p.Go(func(ctx context.Context) error { return v.validateWithPayloads(ctx, item) }); err != nil {
+		err := p.Go(func(ctx context.Context) error {
+			defer v.own.enter()() // the worker running this replay
+			return v.validateWithPayloads(ctx, item)
+		})
+		if err != nil {
 			break // ctx ended: the rest are left for the next recovery
 		}
 	}
