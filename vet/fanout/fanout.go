@@ -75,6 +75,7 @@ import (
 	"go/types"
 	"strings"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -89,7 +90,7 @@ var Analyzer = &analysis.Analyzer{
 	Name:      "fanout",
 	Doc:       "report a goroutine started per element of data-dependent input with nothing bounding how many run at once",
 	URL:       "https://github.com/sluice-go/sluice/tree/main/vet/fanout",
-	Requires:  []*analysis.Analyzer{buildssa.Analyzer, facts.Analyzer},
+	Requires:  []*analysis.Analyzer{ssapass.Analyzer, facts.Analyzer},
 	Run:       run,
 	FactTypes: []analysis.Fact{(*spawnsFact)(nil)},
 }
@@ -127,7 +128,7 @@ func run(pass *analysis.Pass) (any, error) {
 		cpuMemo:  map[*types.Func]bool{},
 		params:   map[*types.Var]bool{},
 	}
-	c.ssa, _ = pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+	c.ssa, _ = pass.ResultOf[ssapass.Analyzer].(*buildssa.SSA)
 	c.facts, _ = pass.ResultOf[facts.Analyzer].(*facts.Result)
 	if c.ssa != nil {
 		for _, fn := range c.ssa.SrcFuncs {

@@ -83,6 +83,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -96,7 +97,7 @@ var Analyzer = &analysis.Analyzer{
 	Doc:      "report a field used outside the mutex that guards it at its other sites",
 	URL:      "https://github.com/sluice-go/sluice/tree/main/vet/guardedby",
 	Run:      run,
-	Requires: []*analysis.Analyzer{buildssa.Analyzer},
+	Requires: []*analysis.Analyzer{ssapass.Analyzer},
 }
 
 // Inference thresholds: a field is guarded by a lock held at MinGuarded or
@@ -158,7 +159,7 @@ func run(pass *analysis.Pass) (res any, err error) {
 			res, err = nil, nil
 		}
 	}()
-	ssaRes, ok := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+	ssaRes, ok := pass.ResultOf[ssapass.Analyzer].(*buildssa.SSA)
 	if !ok || ssaRes == nil {
 		return nil, nil
 	}

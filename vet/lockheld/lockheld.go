@@ -38,8 +38,8 @@ import (
 	"go/token"
 	"strings"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
-	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
 
 	"github.com/sluice-go/sluice/vet/internal/diag"
@@ -51,7 +51,7 @@ var Analyzer = &analysis.Analyzer{
 	Name:     "lockheld",
 	Doc:      "report calls that may block with no deadline while a lock, a semaphore permit or a lease is held",
 	URL:      "https://github.com/sluice-go/sluice/tree/main/vet/lockheld",
-	Requires: []*analysis.Analyzer{facts.Analyzer, buildssa.Analyzer},
+	Requires: []*analysis.Analyzer{facts.Analyzer, ssapass.Analyzer},
 	Run:      run,
 }
 

@@ -88,6 +88,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -101,7 +102,7 @@ var Analyzer = &analysis.Analyzer{
 	Name:     "loopblock",
 	Doc:      "report calls that block inside a goroutine serving an event loop, dispatcher or consumer loop",
 	URL:      "https://github.com/sluice-go/sluice/tree/main/vet/loopblock",
-	Requires: []*analysis.Analyzer{buildssa.Analyzer, facts.Analyzer},
+	Requires: []*analysis.Analyzer{ssapass.Analyzer, facts.Analyzer},
 	Run:      run,
 }
 
@@ -138,7 +139,7 @@ func run(pass *analysis.Pass) (_ any, err error) {
 			err = nil
 		}
 	}()
-	res, ok := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+	res, ok := pass.ResultOf[ssapass.Analyzer].(*buildssa.SSA)
 	fr, ok2 := pass.ResultOf[facts.Analyzer].(*facts.Result)
 	if !ok || !ok2 || res == nil || fr == nil || pass.TypesInfo == nil {
 		return nil, nil

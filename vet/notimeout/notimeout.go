@@ -41,6 +41,7 @@ import (
 	"go/token"
 	"strings"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -54,12 +55,12 @@ var Analyzer = &analysis.Analyzer{
 	Name:     "notimeout",
 	Doc:      "report network calls (HTTP, dials) with no timeout on the client and no deadline on the request",
 	URL:      "https://github.com/sluice-go/sluice/tree/main/vet/notimeout",
-	Requires: []*analysis.Analyzer{buildssa.Analyzer, netcall.Analyzer},
+	Requires: []*analysis.Analyzer{ssapass.Analyzer, netcall.Analyzer},
 	Run:      run,
 }
 
 func run(pass *analysis.Pass) (any, error) {
-	s := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+	s := pass.ResultOf[ssapass.Analyzer].(*buildssa.SSA)
 	nc := pass.ResultOf[netcall.Analyzer].(*netcall.Result)
 
 	// Which files to skip, and each call expression by its '(' (an SSA

@@ -47,6 +47,7 @@ import (
 	"go/types"
 	"reflect"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -59,7 +60,7 @@ var Analyzer = &analysis.Analyzer{
 	Name:       "sluicefacts",
 	Doc:        "computes which functions may block with no deadline and which hold something while calling a callback (leases)",
 	URL:        "https://github.com/sluice-go/sluice/tree/main/vet/internal/facts",
-	Requires:   []*analysis.Analyzer{buildssa.Analyzer},
+	Requires:   []*analysis.Analyzer{ssapass.Analyzer},
 	Run:        run,
 	ResultType: reflect.TypeFor[*Result](),
 	FactTypes:  []analysis.Fact{(*BlockFact)(nil), (*LeaseFact)(nil)},

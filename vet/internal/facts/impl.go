@@ -1,12 +1,11 @@
 package facts
 
 import (
-	"go/build"
 	"go/token"
 	"go/types"
-	"path/filepath"
 	"strings"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -17,7 +16,7 @@ import (
 func join(chain []string) string { return strings.Join(chain, " -> ") }
 
 func run(pass *analysis.Pass) (res any, err error) {
-	ssaRes, _ := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+	ssaRes, _ := pass.ResultOf[ssapass.Analyzer].(*buildssa.SSA)
 	r := &Result{
 		SSA:    ssaRes,
 		pkg:    pass.Pkg,
@@ -52,23 +51,7 @@ func trusted(path string) bool {
 }
 
 // isStd reports whether pass analyses a standard-library package.
-func isStd(pass *analysis.Pass) bool {
-	path := pass.Pkg.Path()
-	first, _, _ := strings.Cut(path, "/")
-	if strings.Contains(first, ".") {
-		return false
-	}
-	if len(pass.Files) == 0 {
-		return true
-	}
-	root := filepath.Clean(build.Default.GOROOT) + string(filepath.Separator)
-	for _, f := range pass.Files {
-		if tf := pass.Fset.File(f.Package); tf != nil && strings.HasPrefix(filepath.Clean(tf.Name()), root) {
-			return true
-		}
-	}
-	return false
-}
+func isStd(pass *analysis.Pass) bool { return ssapass.IsStd(pass) }
 
 // compute runs the per-package fixpoint: blocking chains and leases grow
 // monotonically (a function is never un-marked), so iteration terminates.

@@ -48,6 +48,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -70,10 +71,10 @@ var Analyzer = &analysis.Analyzer{
 	Name:       "netcall",
 	Doc:        "classifies network calls that have no timeout (internal to sluice vet; reports nothing)",
 	URL:        "https://github.com/sluice-go/sluice/tree/main/vet/internal/netcall",
-	Requires:   []*analysis.Analyzer{buildssa.Analyzer},
+	Requires:   []*analysis.Analyzer{ssapass.Analyzer},
 	ResultType: reflect.TypeOf((*Result)(nil)),
 	Run: func(pass *analysis.Pass) (any, error) {
-		s := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+		s := pass.ResultOf[ssapass.Analyzer].(*buildssa.SSA)
 		return New(s.Pkg, s.SrcFuncs), nil
 	},
 }
