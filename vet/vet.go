@@ -16,15 +16,25 @@ package vet
 import (
 	"golang.org/x/tools/go/analysis"
 
+	"github.com/sluice-go/sluice/vet/checkact"
+	"github.com/sluice-go/sluice/vet/fanout"
 	"github.com/sluice-go/sluice/vet/guardedby"
 	"github.com/sluice-go/sluice/vet/ignore"
+	"github.com/sluice-go/sluice/vet/lockheld"
+	"github.com/sluice-go/sluice/vet/loopblock"
+	"github.com/sluice-go/sluice/vet/notimeout"
 )
 
 // Analyzers returns sluice's analyzers: the six rules, then the check of
 // //sluice:ignore directives.
 func Analyzers() []*analysis.Analyzer {
 	return []*analysis.Analyzer{
+		lockheld.Analyzer,
 		guardedby.Analyzer,
+		checkact.Analyzer,
+		fanout.Analyzer,
+		notimeout.Analyzer,
+		loopblock.Analyzer,
 		ignore.Analyzer,
 	}
 }

@@ -8,4 +8,6 @@ require (
 	golang.org/x/tools v0.52.0
 )
 
+require golang.org/x/sync v0.24.0 // indirect
+
 replace github.com/sluice-go/sluice => ../..
