@@ -1,3 +1,10 @@
+// The analysistest suites type-check their testdata's dependencies, the
+// standard library included, from source; under the race detector that
+// costs minutes of CPU, and the analyzers share nothing between packages
+// but a sync.Map of parsed directives. .ci/test runs them without -race.
+
+//go:build !race
+
 package facts_test
 
 import (
