@@ -28,7 +28,7 @@ type alias struct {
 func (st *state) reportAliases(guarded []*fieldStats, accs []*access) {
 	byField := map[*types.Var]*fieldStats{}
 	for _, fs := range guarded {
-		if pointerish(fs.field.Type()) && !safeType(fs.field.Type()) {
+		if fs.prefix == "" && pointerish(fs.field.Type()) && !safeType(fs.field.Type()) {
 			byField[fs.field] = fs
 		}
 	}
@@ -85,7 +85,7 @@ func (st *state) reportAliases(guarded []*fieldStats, accs []*access) {
 	users := map[*ssa.Function]user{}
 	for _, a := range accs {
 		al := aliases[a.field]
-		if al == nil || a.kind != kCall {
+		if al == nil || a.kind != kCall || a.prefix != "" {
 			continue
 		}
 		fn := topLevel(a.fn)

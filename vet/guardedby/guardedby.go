@@ -119,6 +119,7 @@ const (
 // access is one use of a field.
 type access struct {
 	field   *types.Var
+	prefix  string // the value-struct fields selected on the way ("info.")
 	pos     token.Pos
 	fn      *ssa.Function
 	base    place
@@ -236,6 +237,32 @@ var (
 	callerHolds  = regexp.MustCompile(`(?i)(callers? (must )?(hold|holds|have|has)|must be called with|must hold|requires? .{0,40}(held|lock)|(lock|mu|mutex)\w* (is |must be )?(held|locked)|with .{0,40}(held|locked)\b|while holding|assumes? .{0,40}(held|locked))`)
 )
 
+var (
+	docLockWord   = regexp.MustCompile(`(?i)\b(lock|locks|locked|held|hold|holds|holding|mutex|mu)\b`)
+	docDutyWord   = regexp.MustCompile(`(?i)\b(callers?|assumed?|assumes|should|must|expects?|requires?)\b`)
+	docNeedLock   = regexp.MustCompile(`(?i)(do(es)? not|don't|no) need to (obtain|acquire|take|grab|hold)\b.{0,30}\block`)
+	docNotHolding = regexp.MustCompile(`(?i)(must not|should not|shouldn't|mustn't|not be) (be )?(called )?(with|while|hold)|without (holding|the lock|a lock|locking)|(acquires|takes|grabs|will (lock|acquire|take)) (the |a )?(lock|mutex)|\bnot (be )?(held|locked)\b`)
+)
+
+// docSaysHeld reports whether a doc comment says the function runs with a
+// lock held: "Lock should be held", "Lock is assumed held", "client should
+// be locked", "caller must hold s.mu", "do not need to obtain internal
+// lock", but not "must not be called with the lock held".
+func docSaysHeld(text string) bool {
+	if docNotHolding.MatchString(text) {
+		return false
+	}
+	if callerHolds.MatchString(text) || docNeedLock.MatchString(text) {
+		return true
+	}
+	for _, line := range strings.Split(text, ".") {
+		if docLockWord.MatchString(line) && docDutyWord.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}
+
 // annotations reads checklocks annotations and the locking conventions in
 // names and doc comments.
 func (st *state) annotations() {
@@ -279,7 +306,7 @@ func (st *state) annotations() {
 						fi.requires = append(fi.requires, m[2])
 					}
 				}
-				if callerHolds.MatchString(text) {
+				if docSaysHeld(text) {
 					fi.assumeHeld = true
 				}
 			case *ast.GenDecl:
@@ -447,7 +474,7 @@ func (st *state) solve() {
 				} else {
 					h = ss[0].held.clone()
 					for _, s := range ss[1:] {
-						h.meet(s.held)
+						h.meetHeld(s.held)
 					}
 				}
 				if goStmt && !st.inGo[fn] {
@@ -473,6 +500,11 @@ func (st *state) solve() {
 				if st.info[topLevel(s.caller)] != nil && st.info[topLevel(s.caller)].test && len(ss) > 1 {
 					continue // a test calling a helper bare says nothing of production callers
 				}
+				if round == 0 && topLevel(s.caller) == fn {
+					// A recursive call holds what fn's entry holds, which
+					// is not known yet: judge it from the next round on.
+					continue
+				}
 				if s.goStmt || !s.ok {
 					h = held{}
 					fresh = false
@@ -494,8 +526,11 @@ func (st *state) solve() {
 				if h == nil {
 					h = rel
 				} else {
-					h.meet(rel)
+					h.meetHeld(rel)
 				}
+			}
+			if h == nil {
+				h = held{}
 			}
 			for k, v := range st.required(fn) {
 				h[k] = v
@@ -623,7 +658,17 @@ func (st *state) isLocal(p place, fn *ssa.Function) bool {
 	}
 	switch r := p.root.(type) {
 	case *ssa.Alloc:
-		return true
+		// A closure sees its creator's fresh value as fresh unless started
+		// by go: the value may be shared by then.
+		for f := fn; f != nil; f = f.Parent() {
+			if f == r.Parent() {
+				return true
+			}
+			if st.inGo[f] {
+				return false
+			}
+		}
+		return false
 	case *ssa.Call:
 		// s := newStore(); s.clock = ...: still the constructor's value.
 		if callee := r.Call.StaticCallee(); callee != nil && r.Parent() == fn {
@@ -690,8 +735,34 @@ func (st *state) collect() []*access {
 			if f == nil {
 				return
 			}
+			if st.onlySubfields(v) {
+				return // s.info.ID: the access is recorded as the path info.ID
+			}
+			// A field of a struct held by value (s.info.ID) is its own
+			// variable: its path from the outer value names it.
+			prefix := ""
+			for {
+				var ox ssa.Value
+				var oidx int
+				switch o := x.(type) {
+				case *ssa.FieldAddr:
+					ox, oidx = o.X, o.Field
+				case *ssa.Field:
+					ox, oidx = o.X, o.Field
+				}
+				if ox == nil {
+					break
+				}
+				of := st.ownField(ox.Type(), oidx)
+				if of == nil || pointerField(of) {
+					break
+				}
+				prefix = of.Name() + "." + prefix
+				x = ox
+			}
 			a := &access{
 				field:   f,
+				prefix:  prefix,
 				pos:     instr.Pos(),
 				fn:      fn,
 				base:    st.pl.of(x),
@@ -731,6 +802,47 @@ func (st *state) ownField(t types.Type, idx int) *types.Var {
 	return s.Field(idx).Origin()
 }
 
+func pointerField(f *types.Var) bool {
+	_, isPtr := f.Type().Underlying().(*types.Pointer)
+	return isPtr
+}
+
+// onlySubfields reports whether the field value or address v is used only
+// to select fields of an own struct type held by value, which are recorded
+// as accesses of their own.
+func (st *state) onlySubfields(v ssa.Value) bool {
+	if structOf(v.Type()) == nil {
+		return false
+	}
+	if _, isPtr := v.Type().Underlying().(*types.Pointer); isPtr {
+		if _, isAddr := v.(*ssa.FieldAddr); !isAddr {
+			return false
+		}
+	}
+	refs := v.Referrers()
+	if refs == nil || len(*refs) == 0 {
+		return false
+	}
+	for _, r := range *refs {
+		var x ssa.Value
+		var idx int
+		switch r := r.(type) {
+		case *ssa.FieldAddr:
+			x, idx = r.X, r.Field
+		case *ssa.Field:
+			x, idx = r.X, r.Field
+		case *ssa.DebugRef:
+			continue
+		default:
+			return false
+		}
+		if x != v || st.ownField(x.Type(), idx) == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // classify sets a's kind from how the field's address or value is used.
 func (st *state) classify(a *access, v ssa.Value) {
 	a.kind = kRead
@@ -749,6 +861,12 @@ func (st *state) classify(a *access, v ssa.Value) {
 			case *ssa.UnOp:
 				st.classifyValue(a, r)
 			case *ssa.FieldAddr, *ssa.IndexAddr:
+				if atomicThrough(r.(ssa.Value), 3) {
+					// atomic.AddInt64(&c.stats.inMsgs, 1): a field reached
+					// through an embedded struct is used atomically.
+					a.atomic = true
+					continue
+				}
 				if mutatesThrough(r.(ssa.Value), 3) {
 					a.kind = max(a.kind, kMut)
 				}
@@ -778,6 +896,37 @@ func isMethod(c *ssa.CallCommon) bool {
 	}
 	fn := c.StaticCallee()
 	return fn != nil && fn.Signature.Recv() != nil
+}
+
+// isAtomicCall reports whether c calls a sync/atomic function.
+func isAtomicCall(c *ssa.CallCommon) bool {
+	fn := c.StaticCallee()
+	return fn != nil && fn.Pkg != nil && fn.Pkg.Pkg.Path() == "sync/atomic"
+}
+
+// atomicThrough reports whether the address v, or a field or element
+// address derived from it, is passed to a sync/atomic function.
+func atomicThrough(v ssa.Value, depth int) bool {
+	if depth == 0 || v.Referrers() == nil {
+		return false
+	}
+	for _, r := range *v.Referrers() {
+		switch r := r.(type) {
+		case *ssa.FieldAddr:
+			if atomicThrough(r, depth-1) {
+				return true
+			}
+		case *ssa.IndexAddr:
+			if atomicThrough(r, depth-1) {
+				return true
+			}
+		case ssa.CallInstruction:
+			if isAtomicCall(r.Common()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func mutatesThrough(v ssa.Value, depth int) bool {
@@ -953,6 +1102,7 @@ func candidateType(t types.Type) bool {
 // fieldStats are one field's accesses grouped by site.
 type fieldStats struct {
 	field   *types.Var
+	prefix  string // "info." for s.info.ID
 	accs    []*access
 	guard   string // key relative to the base, or global key
 	guarded []*access
@@ -981,18 +1131,27 @@ func relGuards(a *access) (map[string]string, bool) {
 }
 
 func (st *state) infer(accs []*access) []*fieldStats {
-	byField := map[*types.Var][]*access{}
-	var order []*types.Var
+	type fieldKey struct {
+		prefix string
+		field  *types.Var
+	}
+	byField := map[fieldKey][]*access{}
+	var order []fieldKey
 	for _, a := range accs {
-		if _, ok := byField[a.field]; !ok {
-			order = append(order, a.field)
+		k := fieldKey{a.prefix, a.field}
+		if _, ok := byField[k]; !ok {
+			order = append(order, k)
 		}
-		byField[a.field] = append(byField[a.field], a)
+		byField[k] = append(byField[k], a)
 	}
 	var out []*fieldStats
-	for _, f := range order {
-		list := byField[f]
+	for _, fk := range order {
+		list := byField[fk]
+		f := fk.field
 		annotated, isAnnot := st.annot[f]
+		if fk.prefix != "" {
+			isAnnot = false
+		}
 		if !isAnnot {
 			if !candidateType(f.Type()) {
 				continue
@@ -1029,7 +1188,7 @@ func (st *state) infer(accs []*access) []*fieldStats {
 			sites[k] = a
 			counted = append(counted, a)
 		}
-		fs := &fieldStats{field: f, accs: counted}
+		fs := &fieldStats{field: f, prefix: fk.prefix, accs: counted}
 		if isAnnot {
 			fs.guard = annotated
 		} else {
@@ -1051,18 +1210,54 @@ func (st *state) infer(accs []*access) []*fieldStats {
 			}
 			fs.guard = best
 		}
+		// The locks held at every counted write: writers holding both
+		// s.mu and s.revMu let a reader hold either one.
+		var writeLocks map[string]string
+		for _, a := range counted {
+			if a.kind == kRead {
+				continue
+			}
+			g, _ := relGuards(a)
+			if writeLocks == nil {
+				writeLocks = g
+				continue
+			}
+			for k := range writeLocks {
+				if _, ok := g[k]; !ok {
+					delete(writeLocks, k)
+				}
+			}
+		}
 		fns := map[*ssa.Function]bool{}
+		guardedWrite := false
 		for _, a := range counted {
 			g, ambiguous := relGuards(a)
 			if _, ok := g[fs.guard]; ok {
 				fs.guarded = append(fs.guarded, a)
 				fns[topLevel(a.fn)] = true
-			} else if !ambiguous {
+				guardedWrite = guardedWrite || a.kind != kRead
+				continue
+			}
+			if ambiguous {
+				continue
+			}
+			other := false
+			for k := range g {
+				if _, ok := writeLocks[k]; ok && k != fs.guard {
+					other = true
+				}
+			}
+			if !other {
 				fs.bad = append(fs.bad, a)
 			}
 		}
 		fs.total = len(fs.guarded) + len(fs.bad)
 		if !isAnnot && (len(fns) < 2 || float64(len(fs.guarded)) < MinFraction*float64(fs.total)) {
+			continue
+		}
+		if !isAnnot && !guardedWrite {
+			// Never changed under the lock once built: the lock guards
+			// other state, and this field is not what it protects.
 			continue
 		}
 		out = append(out, fs)
@@ -1099,7 +1294,7 @@ func (st *state) report(guarded []*fieldStats) {
 			}
 			related = append(related, analysis.RelatedInformation{
 				Pos:     g.pos,
-				Message: fmt.Sprintf("%s accessed under %s here", fs.field.Name(), guardName),
+				Message: fmt.Sprintf("%s accessed under %s here", fs.prefix+fs.field.Name(), guardName),
 			})
 		}
 		reported := map[int]bool{}
@@ -1109,7 +1304,7 @@ func (st *state) report(guarded []*fieldStats) {
 				continue
 			}
 			reported[line] = true
-			name := a.base.pretty + "." + fs.field.Name()
+			name := a.base.pretty + "." + fs.prefix + fs.field.Name()
 			lock := st.lockFor(a, fs.guard, guardName)
 			what := "read"
 			switch a.kind {

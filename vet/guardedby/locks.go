@@ -73,7 +73,17 @@ func (pl *placer) compute(v ssa.Value, depth int) place {
 	case *ssa.UnOp:
 		if v.Op.String() == "*" {
 			p := pl.of1(v.X, depth+1)
-			if _, isAlloc := pl.resolve(v.X).(*ssa.Alloc); isAlloc {
+			if cell, isAlloc := pl.resolve(v.X).(*ssa.Alloc); isAlloc {
+				if val := singleStore(cell); val != nil {
+					// A variable captured by a closure lives in a cell; set
+					// once in this function, its loads are the stored value
+					// (c := &client{...} later used by a closure).
+					p := pl.of1(val, depth+1)
+					if name := cell.Comment; name != "" && !strings.Contains(name, " ") {
+						p.pretty = name // the variable's name, not "complit"
+					}
+					return p
+				}
 				// A load of a local variable's cell: the value stored there.
 				return place{key: p.key + "*", pretty: p.pretty, root: p.root, deref: true}
 			}
@@ -108,6 +118,69 @@ func (pl *placer) compute(v ssa.Value, depth int) place {
 		}
 	}
 	return rootPlace(v, "x")
+}
+
+// singleStore returns the value stored into cell when it is stored exactly
+// once and is itself a fresh allocation, else nil.
+func singleStore(cell *ssa.Alloc) ssa.Value {
+	refs := cell.Referrers()
+	if refs == nil {
+		return nil
+	}
+	var val ssa.Value
+	for _, r := range *refs {
+		switch r := r.(type) {
+		case *ssa.Store:
+			if r.Addr != cell || val != nil {
+				return nil
+			}
+			val = r.Val
+		case *ssa.MakeClosure:
+			if storedInClosure(r, cell) {
+				return nil
+			}
+		case *ssa.UnOp, *ssa.DebugRef:
+		default:
+			return nil
+		}
+	}
+	switch val.(type) {
+	case *ssa.Alloc:
+		return val
+	}
+	return nil
+}
+
+// storedInClosure reports whether the closure mc binds cell to a free
+// variable that the closure (or one nested in it) assigns.
+func storedInClosure(mc *ssa.MakeClosure, cell ssa.Value) bool {
+	fn, _ := mc.Fn.(*ssa.Function)
+	if fn == nil {
+		return true
+	}
+	for i, b := range mc.Bindings {
+		if b != cell || i >= len(fn.FreeVars) {
+			continue
+		}
+		refs := fn.FreeVars[i].Referrers()
+		if refs == nil {
+			continue
+		}
+		for _, r := range *refs {
+			switch r := r.(type) {
+			case *ssa.Store:
+				return true
+			case *ssa.MakeClosure:
+				if storedInClosure(r, fn.FreeVars[i]) {
+					return true
+				}
+			case *ssa.UnOp, *ssa.DebugRef:
+			default:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // resolve follows a free variable to the value its closure was made with.
@@ -186,6 +259,25 @@ func (h held) meet(o held) {
 			continue
 		}
 		v.mode &= ov.mode
+		h[k] = v
+	}
+}
+
+// meetHeld intersects h with o in place, keeping a lock held in different
+// modes on the two sides as read-held: a helper called under RLock at one
+// site and Lock at another still runs with the lock held.
+func (h held) meetHeld(o held) {
+	for k, v := range h {
+		ov, ok := o[k]
+		if !ok || ov.mode == 0 || v.mode == 0 {
+			delete(h, k)
+			continue
+		}
+		if v.mode&ov.mode == 0 {
+			v.mode = modeR
+		} else {
+			v.mode &= ov.mode
+		}
 		h[k] = v
 	}
 }
