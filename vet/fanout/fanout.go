@@ -30,13 +30,25 @@
 //   - loops over a fixed count (for i := 0; i < 4; i++, range n,
 //     range runtime.NumCPU(): the worker-pool shape), over an array, a
 //     composite literal, or a variable only ever assigned one;
-//   - for {} loops (accept loops: a goroutine per connection is the
-//     server's model, and the listener's backlog is the bound);
-//   - input that is configuration (its expression or element type says
-//     config or cfg): sized by the operator;
+//   - for {} loops, and any loop whose body (or an enclosing loop's) calls
+//     an Accept method, or Recv/ReadFrom/ReadMsg on a conn or listener
+//     (accept loops, `for s.isRunning() { c, err := l.Accept(); ... }`: a
+//     goroutine per connection is the standard server shape, bounded by
+//     the clients' own connections and the server's connection limit);
+//   - input that is configuration: its expression or type (element type
+//     included) says config, cfg, opts, option or settings; or a parameter
+//     that every call in the package fills with such an expression
+//     (solicitRoutes(s.getOpts().Routes), solicitRoutes(r.add) with r a
+//     *routesOption), provided the function is not used as a value: one
+//     goroutine per configured route, remote or peer is sized by the
+//     operator;
 //   - input the receiver owns (s.loops, m.groups, a copy of them, a method
 //     of the receiver): fanning out over one's own children (stop each,
-//     one send per replica) is sized by the topology, so it is reported
+//     one send per replica) is sized by the topology. When its elements are
+//     components (pointers to named structs, interfaces: remotes, members,
+//     peers) it is never reported; a backlog of plain values (IDs, URLs)
+//     or anything named as work (items, requests, events, messages, jobs,
+//     tasks, batches, entries, rows, keys, pending, queue) is reported
 //     only when each spawned call may block forever on untimed network I/O;
 //   - spawned functions that are lifecycle calls (run, start, serve, stop,
 //     close, shutdown, sync, wait...): one long-lived actor per child;
@@ -116,6 +128,18 @@ type checker struct {
 	// params holds the package's function parameters and receivers.
 	params  map[*types.Var]bool
 	cpuMemo map[*types.Func]bool
+	// paramOf places each declared function's parameter in its
+	// signature; callArgs holds the arguments of every call of a function
+	// of this package, and refs counts every mention of one (a mention
+	// that is not a call hands the function to unseen callers).
+	paramOf  map[*types.Var]paramPos
+	callArgs map[*types.Func][][]ast.Expr
+	refs     map[*types.Func]int
+}
+
+type paramPos struct {
+	fn  *types.Func
+	idx int
 }
 
 func run(pass *analysis.Pass) (any, error) {
@@ -127,6 +151,9 @@ func run(pass *analysis.Pass) (any, error) {
 		setLimit: map[types.Object]bool{},
 		cpuMemo:  map[*types.Func]bool{},
 		params:   map[*types.Var]bool{},
+		paramOf:  map[*types.Var]paramPos{},
+		callArgs: map[*types.Func][][]ast.Expr{},
+		refs:     map[*types.Func]int{},
 	}
 	c.ssa, _ = pass.ResultOf[ssapass.Analyzer].(*buildssa.SSA)
 	c.facts, _ = pass.ResultOf[facts.Analyzer].(*facts.Result)
@@ -166,6 +193,7 @@ func (c *checker) index(f *ast.File) {
 		case *ast.FuncDecl:
 			if fn, ok := info.Defs[n.Name].(*types.Func); ok {
 				c.decls[fn] = n
+				c.addParamPos(fn, n.Type.Params)
 			}
 			c.addParams(n.Recv)
 			c.addParams(n.Type.Params)
@@ -219,7 +247,14 @@ func (c *checker) index(f *ast.File) {
 					c.assigns[v] = append(c.assigns[v], nil) // address taken
 				}
 			}
+		case *ast.Ident:
+			if fn, ok := info.Uses[n].(*types.Func); ok && fn.Pkg() == c.pass.Pkg {
+				c.refs[fn.Origin()]++
+			}
 		case *ast.CallExpr:
+			if fn := c.funcOf(n.Fun); fn != nil && fn.Pkg() == c.pass.Pkg {
+				c.callArgs[fn] = append(c.callArgs[fn], n.Args)
+			}
 			if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && sel.Sel.Name == "SetLimit" && isErrgroup(info.TypeOf(sel.X)) {
 				if o := c.groupObj(sel.X); o != nil {
 					c.setLimit[o] = true
@@ -239,6 +274,26 @@ func (c *checker) addParams(fl *ast.FieldList) {
 			if v, ok := c.pass.TypesInfo.Defs[name].(*types.Var); ok {
 				c.params[v] = true
 			}
+		}
+	}
+}
+
+// addParamPos records where each of fn's parameters sits.
+func (c *checker) addParamPos(fn *types.Func, fl *ast.FieldList) {
+	if fl == nil {
+		return
+	}
+	i := 0
+	for _, f := range fl.List {
+		if len(f.Names) == 0 {
+			i++
+			continue
+		}
+		for _, name := range f.Names {
+			if v, ok := c.pass.TypesInfo.Defs[name].(*types.Var); ok {
+				c.paramOf[v] = paramPos{fn.Origin(), i}
+			}
+			i++
 		}
 	}
 }
@@ -436,12 +491,18 @@ func (c *checker) spawn(stack []ast.Node, node ast.Node, fun ast.Expr, pos token
 	if data == nil {
 		return
 	}
-	// A wait or throttle in any loop body up to the data loop bounds it.
-	for _, l := range loops {
+	// A wait or throttle in any loop body up to the data loop bounds it;
+	// an accept in any enclosing loop makes it a server's connection loop.
+	for i, l := range loops {
 		if throttles(loopBody(l), node, c.pass.TypesInfo) {
 			return
 		}
 		if l == data {
+			for _, outer := range loops[i:] {
+				if accepts(loopBody(outer), c.pass.TypesInfo) {
+					return
+				}
+			}
 			break
 		}
 	}
@@ -457,7 +518,7 @@ func (c *checker) spawn(stack []ast.Node, node ast.Node, fun ast.Expr, pos token
 	}
 	evidence := fmt.Sprintf("one per element of %s, the loop at line %d", input, c.pass.Fset.Position(data.Pos()).Line)
 	chain := c.blocking(lparen, node, fun)
-	if owned && (len(chain) == 0 || !netcall.IsCallName(chain[len(chain)-1])) {
+	if owned && (len(chain) == 0 || !netcall.IsCallName(chain[len(chain)-1]) || c.components(data)) {
 		return
 	}
 	if len(chain) > 0 {
@@ -632,7 +693,7 @@ func (c *checker) dataDependent(l ast.Stmt, recv *types.Var) (string, bool, bool
 				return "", false, false
 			}
 		}
-		if configured(l.X, t) {
+		if configured(l.X, t) || c.fromConfig(l.X, 0) {
 			return "", false, false
 		}
 		d, dep := c.describe(l.X, 0)
@@ -655,14 +716,154 @@ func (c *checker) dataDependent(l ast.Stmt, recv *types.Var) (string, bool, bool
 }
 
 // configured reports whether a ranged-over expression is configuration
-// (its text or element type says config or cfg): sized by the operator,
-// not by the workload.
+// (its text or its type, element type included, says config, cfg, opts,
+// option or settings): sized by the operator, not by the workload.
 func configured(x ast.Expr, t types.Type) bool {
 	s := strings.ToLower(types.ExprString(x))
 	if t != nil {
 		s += " " + strings.ToLower(t.String())
 	}
-	return strings.Contains(s, "config") || strings.Contains(s, "cfg")
+	return configWord(s)
+}
+
+func configWord(s string) bool {
+	for _, w := range []string{"config", "cfg", "opts", "option", "settings"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// fromConfig reports whether x is a parameter (or a variable assigned
+// only from one) that every call in this package fills with
+// configuration (s.solicitRoutes(s.getOpts().Routes), or a field of an
+// *xxxOption): one goroutine per configured route, remote or peer is
+// sized by the operator. A function mentioned other than in a call may
+// have callers this package cannot see, and is not exempted.
+func (c *checker) fromConfig(x ast.Expr, depth int) bool {
+	if depth > 3 {
+		return false
+	}
+	v := c.varOf(x)
+	if v == nil {
+		return false
+	}
+	if pp, ok := c.paramOf[v]; ok {
+		calls := c.callArgs[pp.fn]
+		if len(calls) == 0 || c.refs[pp.fn] != len(calls) {
+			return false
+		}
+		if sig, _ := pp.fn.Type().(*types.Signature); sig == nil || sig.Variadic() && pp.idx == sig.Params().Len()-1 {
+			return false
+		}
+		for _, args := range calls {
+			if pp.idx >= len(args) || !c.configExpr(args[pp.idx]) {
+				return false
+			}
+		}
+		return true
+	}
+	as := c.assigns[v]
+	if len(as) == 0 || c.params[v] {
+		return false
+	}
+	for _, rhs := range as {
+		if rhs == nil || !(c.configExpr(rhs) || c.fromConfig(rhs, depth+1)) {
+			return false
+		}
+	}
+	return true
+}
+
+// configExpr reports whether e, or a value it is selected, indexed or
+// called from (r.add with r a *routesOption), is configuration by its
+// text or type.
+func (c *checker) configExpr(e ast.Expr) bool {
+	for depth := 0; e != nil && depth < 6; depth++ {
+		e = ast.Unparen(e)
+		if configured(e, c.pass.TypesInfo.TypeOf(e)) {
+			return true
+		}
+		switch x := e.(type) {
+		case *ast.SelectorExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.SliceExpr:
+			e = x.X
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.CallExpr:
+			e = x.Fun
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// components reports whether the owned input of loop l is a set of
+// components (its elements are pointers to named structs or interfaces:
+// remotes, members, peers, shards) rather than a backlog of work (IDs,
+// strings, or anything whose name says items, requests, events,
+// messages, jobs, tasks, batches, entries, rows, keys or pending). A
+// goroutine per component is the lifecycle fan-out over a fixed set, even
+// when each does network I/O: an untimed call there is notimeout's finding.
+func (c *checker) components(l ast.Stmt) bool {
+	r, ok := l.(*ast.RangeStmt)
+	if !ok {
+		return false
+	}
+	t := c.pass.TypesInfo.TypeOf(r.X)
+	if t == nil || !entities(t) {
+		return false
+	}
+	s := strings.ToLower(types.ExprString(r.X) + " " + t.String())
+	for _, w := range []string{"item", "req", "event", "msg", "message", "job", "task", "batch", "entr", "row", "key", "pending", "backlog", "queue", "work", "inflight"} {
+		if strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// accepts reports whether body (outside function literals) calls an
+// Accept method (net.Listener.Accept, AcceptTCP, a QUIC or custom
+// listener's Accept), or Recv/ReadFrom on a connection or listener: a
+// loop fed by it is a server's connection loop, and one goroutine per
+// connection is bounded by the clients' own connections (and by the
+// server's connection limit), not by a backlog the code built.
+func accepts(body *ast.BlockStmt, info *types.Info) bool {
+	if body == nil {
+		return false
+	}
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		if found {
+			return false
+		}
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.CallExpr:
+			sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			name := sel.Sel.Name
+			if strings.HasPrefix(name, "Accept") {
+				found = true
+			} else if strings.HasPrefix(name, "Recv") || strings.HasPrefix(name, "ReadFrom") || strings.HasPrefix(name, "ReadMsg") {
+				if t := info.TypeOf(sel.X); t != nil {
+					ts := t.String()
+					found = strings.Contains(ts, "Conn") || strings.Contains(ts, "Listener")
+				}
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 // owned reports whether x is state the function's receiver owns: a field

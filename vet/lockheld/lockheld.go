@@ -20,6 +20,14 @@
 // A direct Cond.Wait is not reported: it releases the lock it is called
 // under (c.L), which is the lock held in the idiomatic shape.
 //
+// A lock and its unlock pair by path, not by SSA value: gws[0].mu,
+// s.a.b.mu, m["k"].mu and a local copy of a pointer (p := s.p; p.mu) name
+// the same lock at every mention (see vet/internal/facts.Held).
+//
+// In _test.go files only untimed network I/O under a lock is reported: a
+// test holding a lock across its own servers' shutdown, a sleep or a poll
+// is a harness, and the worst it can do is hang that test.
+//
 // What it does not find (known limits): a lock taken on only some paths to
 // the call (the Lock must dominate it); locks released in another function;
 // blocking through dynamic calls (interfaces, function values) except a
@@ -44,6 +52,7 @@ import (
 
 	"github.com/sluice-go/sluice/vet/internal/diag"
 	"github.com/sluice-go/sluice/vet/internal/facts"
+	"github.com/sluice-go/sluice/vet/internal/netcall"
 )
 
 // Analyzer is the lockheld rule.
@@ -138,7 +147,7 @@ func checkHeld(pass *analysis.Pass, fr *facts.Result, fn *ssa.Function, skip fun
 				continue
 			}
 			p := posOf(instr)
-			if skip(p) {
+			if skip(p) || harness(pass, p, chain) {
 				continue
 			}
 			a := hs[0]
@@ -187,7 +196,7 @@ func checkLeases(pass *analysis.Pass, fr *facts.Result, fn *ssa.Function, skip f
 							continue
 						}
 						p := posOf(in)
-						if skip(p) {
+						if skip(p) || harness(pass, p, chain) {
 							continue
 						}
 						reported[in] = true
@@ -203,6 +212,17 @@ func checkLeases(pass *analysis.Pass, fr *facts.Result, fn *ssa.Function, skip f
 			}
 		}
 	}
+}
+
+// harness reports whether a finding at p belongs to test code waiting on
+// itself: in a _test.go file, everything but untimed network I/O (a
+// test that holds a lock across its own servers' shutdown, a sleep or a
+// poll is a harness, and the worst it does is hang that test).
+func harness(pass *analysis.Pass, p token.Pos, chain []string) bool {
+	if !strings.HasSuffix(pass.Fset.Position(p).Filename, "_test.go") {
+		return false
+	}
+	return len(chain) == 0 || !netcall.IsCallName(chain[len(chain)-1])
 }
 
 func callbackOf(v ssa.Value) *ssa.Function {

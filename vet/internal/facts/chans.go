@@ -243,6 +243,9 @@ func (r *Result) recvBlocks(u *ssa.UnOp) (string, bool) {
 	if _, ok := r.future(u.X, false); ok {
 		return "", false // a future's producer is judged in blocking, after the fixpoint
 	}
+	if _, ok := r.ownedFeed(u.X); ok {
+		return "", false // so is an owned producer's (see ownedFeed)
+	}
 	return "<-" + display(u.X), true
 }
 
@@ -413,7 +416,7 @@ func (r *Result) releasesSem(u *ssa.UnOp) bool {
 // selectBlocks: a select with a default case never blocks; one with a
 // receive from a Done() channel, a timer, or a chan struct{} (a close
 // signal, by convention) has an escape; anything else may block.
-func selectBlocks(s *ssa.Select) (string, bool) {
+func (r *Result) selectBlocks(s *ssa.Select) (string, bool) {
 	if !s.Blocking {
 		return "", false
 	}
@@ -427,11 +430,31 @@ func selectBlocks(s *ssa.Select) (string, bool) {
 		if isDoneChan(st.Chan) || isTimerChan(st.Chan) {
 			return "", false
 		}
+		if _, ok := r.ownedFeed(st.Chan); ok {
+			return "", false // judged in blocking, with its producers
+		}
 		if elem := chanElem(st.Chan.Type()); elem != nil && isStructEmpty(elem) {
 			return "", false
 		}
 	}
 	return "select with no ctx.Done, timer or default case", true
+}
+
+// selectEscape reports whether s has a receive from a Done() channel, a
+// timer, or a chan struct{}: a way out that is not an owned producer.
+func selectEscape(s *ssa.Select) bool {
+	for _, st := range s.States {
+		if st.Dir != types.RecvOnly {
+			continue
+		}
+		if isDoneChan(st.Chan) || isTimerChan(st.Chan) {
+			return true
+		}
+		if elem := chanElem(st.Chan.Type()); elem != nil && isStructEmpty(elem) {
+			return true
+		}
+	}
+	return false
 }
 
 // isDoneChan reports whether v is the result of a Done() method call.
@@ -502,8 +525,9 @@ func closureSubst(fn *ssa.Function) map[*ssa.FreeVar]ssa.Value {
 	return nil
 }
 
-// keyOf is an identity for the lock or channel v denotes: the same field of
-// the same base value, the same global, or the same SSA value.
+// keyOf is an identity for the lock or channel v denotes: the same path of
+// fields, indexes (a constant by value) and loads from the same base value,
+// the same global, or the same SSA value.
 func keyOf(v ssa.Value, subst map[*ssa.FreeVar]ssa.Value) string {
 	return key(v, subst, 0)
 }
@@ -533,6 +557,21 @@ func key(v ssa.Value, subst map[*ssa.FreeVar]ssa.Value, depth int) string {
 		if b, ok := subst[x]; ok {
 			return key(b, nil, depth+1)
 		}
+	case *ssa.IndexAddr:
+		// xs[0].mu and m[k].mu: every index expression is a new SSA
+		// value, so the path (base, then the index's own key) names it.
+		return key(x.X, subst, depth+1) + "[" + key(x.Index, subst, depth+1) + "]"
+	case *ssa.Index:
+		return key(x.X, subst, depth+1) + "[" + key(x.Index, subst, depth+1) + "]"
+	case *ssa.Lookup:
+		return key(x.X, subst, depth+1) + "[" + key(x.Index, subst, depth+1) + "]"
+	case *ssa.Const:
+		// Each use of a constant is its own SSA value; its value is the
+		// identity (a nil constant has none, and is "nil").
+		if x.Value == nil {
+			return "c:nil"
+		}
+		return "c:" + x.Value.ExactString()
 	}
 	return fmt.Sprintf("%p", v)
 }
@@ -582,6 +621,12 @@ func disp(v ssa.Value, depth int) string {
 		}
 	case *ssa.MakeChan:
 		return "ch"
+	case *ssa.IndexAddr:
+		return disp(x.X, depth+1) + "[" + dispIndex(x.Index) + "]"
+	case *ssa.Index:
+		return disp(x.X, depth+1) + "[" + dispIndex(x.Index) + "]"
+	case *ssa.Lookup:
+		return disp(x.X, depth+1) + "[" + dispIndex(x.Index) + "]"
 	}
 	if t := v.Type(); t != nil {
 		if _, ok := t.Underlying().(*types.Chan); ok {
@@ -589,6 +634,13 @@ func disp(v ssa.Value, depth int) string {
 		}
 	}
 	return "x"
+}
+
+func dispIndex(v ssa.Value) string {
+	if c, ok := v.(*ssa.Const); ok && c.Value != nil {
+		return c.Value.ExactString()
+	}
+	return "i"
 }
 
 func outerFunc(fn *ssa.Function) *ssa.Function {
@@ -635,4 +687,217 @@ func sentAsReply(v ssa.Value) bool {
 		}
 	}
 	return false
+}
+
+// ownedFeed reports whether the channel v is an unexported field of a type
+// T of this package that is fed only by T's own goroutines: every send on
+// the field is in a method of T (or a literal inside one, or inside a
+// constructor returning T) that is started with a go statement from a
+// method or constructor of T, at least one send is in a loop, every value
+// stored into the field is made here, and the field's channel is never
+// handed to anything else (only sent to, received from, selected on,
+// closed, or measured). Such a producer (etcd's WAL filePipeline: run
+// allocates the next file and hands it over, forever) always answers, so
+// waiting for it is serialization, not an unbounded wait, unless the
+// producer itself may block; producers are returned for that judgement.
+func (r *Result) ownedFeed(v ssa.Value) ([]*ssa.Function, bool) {
+	var f *types.Var
+	var st types.Type
+	switch x := v.(type) {
+	case *ssa.UnOp:
+		fa, ok := x.X.(*ssa.FieldAddr)
+		if !ok || x.Op != token.MUL {
+			return nil, false
+		}
+		f, st = fieldOf(fa.X.Type(), fa.Field), fa.X.Type()
+	case *ssa.Field:
+		f, st = fieldOf(x.X.Type(), x.Field), x.X.Type()
+	default:
+		return nil, false
+	}
+	if f == nil || f.Exported() || f.Pkg() != r.pkg {
+		return nil, false
+	}
+	f = f.Origin()
+	if r.feeds == nil {
+		r.feeds = map[*types.Var]*feed{}
+	}
+	fd, ok := r.feeds[f]
+	if !ok {
+		fd = r.findFeed(f, namedOf(st))
+		r.feeds[f] = fd
+	}
+	if fd == nil {
+		return nil, false
+	}
+	return fd.producers, true
+}
+
+type feed struct{ producers []*ssa.Function }
+
+func namedOf(t types.Type) *types.Named {
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	n, _ := types.Unalias(t).(*types.Named)
+	if n != nil {
+		n = n.Origin()
+	}
+	return n
+}
+
+// ofType reports whether fn is a method of T, a constructor of T (a
+// function of the package with a T or *T result), or a literal inside one.
+func ofType(fn *ssa.Function, T *types.Named) bool {
+	fn = outerFunc(fn)
+	if fn.Signature == nil {
+		return false
+	}
+	if recv := fn.Signature.Recv(); recv != nil {
+		return namedOf(recv.Type()) == T
+	}
+	res := fn.Signature.Results()
+	for i := 0; i < res.Len(); i++ {
+		if namedOf(res.At(i).Type()) == T {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Result) findFeed(f *types.Var, T *types.Named) *feed {
+	if T == nil || T.Obj().Pkg() != r.pkg {
+		return nil
+	}
+	stores := r.fieldStores[f]
+	if len(stores) == 0 {
+		return nil
+	}
+	for _, s := range stores {
+		if _, ok := s.(*ssa.MakeChan); !ok {
+			return nil
+		}
+	}
+	// Goroutine entries started from T's own code.
+	started := map[*ssa.Function]bool{}
+	funcs := r.SSA.SrcFuncs
+	for _, fn := range funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				g, ok := instr.(*ssa.Go)
+				if !ok || !ofType(fn, T) {
+					continue
+				}
+				if cb := calleeOf(g.Call.Value); cb != nil && g.Call.Method == nil {
+					started[cb] = true
+				}
+			}
+		}
+	}
+	var producers []*ssa.Function
+	looped := false
+	addSender := func(fn *ssa.Function, b *ssa.BasicBlock) bool {
+		if !started[fn] || !ofType(fn, T) {
+			return false
+		}
+		if inLoop(b) {
+			looped = true
+		}
+		for _, p := range producers {
+			if p == fn {
+				return true
+			}
+		}
+		producers = append(producers, fn)
+		return true
+	}
+	for _, fn := range funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				fa, ok := instr.(*ssa.FieldAddr)
+				if !ok {
+					continue
+				}
+				if ff := fieldOf(fa.X.Type(), fa.Field); ff == nil || ff.Origin() != f {
+					continue
+				}
+				refs := fa.Referrers()
+				if refs == nil {
+					continue
+				}
+				for _, ref := range *refs {
+					switch ref := ref.(type) {
+					case *ssa.Store:
+						if ref.Addr != fa {
+							return nil // the field's address is stored: escapes
+						}
+					case *ssa.UnOp:
+						if ref.Op != token.MUL || !r.feedUses(ref, addSender) {
+							return nil
+						}
+					default:
+						return nil
+					}
+				}
+			}
+		}
+	}
+	if !looped {
+		return nil
+	}
+	return &feed{producers: producers}
+}
+
+// feedUses checks every use of a loaded channel: sends must be by owned
+// goroutines (addSender), and the channel must not escape.
+func (r *Result) feedUses(load ssa.Value, addSender func(*ssa.Function, *ssa.BasicBlock) bool) bool {
+	refs := load.Referrers()
+	if refs == nil {
+		return true
+	}
+	for _, ref := range *refs {
+		switch ref := ref.(type) {
+		case *ssa.Send:
+			if ref.Chan != load || !addSender(ref.Parent(), ref.Block()) {
+				return false
+			}
+		case *ssa.UnOp:
+			if ref.Op != token.ARROW {
+				return false
+			}
+		case *ssa.Select:
+			for _, s := range ref.States {
+				if s.Chan == load && s.Dir == types.SendOnly && !addSender(ref.Parent(), ref.Block()) {
+					return false
+				}
+				if s.Send == load {
+					return false // the channel itself is sent somewhere
+				}
+			}
+		case *ssa.Call:
+			if !harmlessBuiltin(ref.Call.Value) {
+				return false
+			}
+		case *ssa.Defer:
+			if !harmlessBuiltin(ref.Call.Value) {
+				return false
+			}
+		case *ssa.ChangeType:
+			// A receive-only view (a getter returning <-chan T) cannot send.
+			c, ok := ref.Type().Underlying().(*types.Chan)
+			if !ok || c.Dir() != types.RecvOnly {
+				return false
+			}
+		case *ssa.DebugRef:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// harmlessBuiltin: close, len and cap add no sends.
+func harmlessBuiltin(v ssa.Value) bool {
+	b, ok := v.(*ssa.Builtin)
+	return ok && (b.Name() == "close" || b.Name() == "len" || b.Name() == "cap")
 }

@@ -34,7 +34,14 @@
 // kind counts. A receive or WaitGroup.Wait dominated by a close() or a
 // context.CancelFunc call is a shutdown join and does not count; nor does a
 // receive from a future (a channel returned by a call, or made here and
-// fed only by goroutines started here, unless such a goroutine may block).
+// fed only by goroutines started here, unless such a goroutine may block),
+// nor a receive, or a select with a receive, from an owned producer: an
+// unexported channel field of a type T, made by T's code, sent to only by
+// goroutines that T's methods or constructors start (at least one send in
+// a loop), and never handed to other code (etcd's WAL filePipeline, whose
+// goroutine allocates the next file forever). Such a wait counts only if
+// the producer itself may block; waiting on it under a lock is deliberate
+// serialization.
 //
 // Precision is preferred to recall: a send on a channel whose buffer is
 // unknown (a struct field made elsewhere with a non-struct{} element) does
@@ -98,6 +105,7 @@ type Result struct {
 
 	fieldStores map[*types.Var][]ssa.Value // values stored into each struct field, by field origin
 	net         *netcall.Result
+	feeds       map[*types.Var]*feed // channel fields fed only by their type's own goroutines (nil: not one)
 }
 
 // Blocking reports whether instr (a call, a channel send or receive, a

@@ -19,6 +19,10 @@ type Acquire struct {
 // What renders a as "lock g.mu", "semaphore permit s.sem".
 func (a *Acquire) What() string { return a.Kind + " " + a.Name }
 
+// Held pairs an acquire and its release by the path of what they name
+// (keyOf: base value, then fields, indexes, constant or not, and loads),
+// never by SSA value identity: each mention of gws[0].mu is a new value.
+//
 // Held returns, for each instruction of fn, what fn surely took earlier and
 // has not given back on some path to it: the acquire's block dominates the
 // instruction, and a path runs from the acquire to the instruction with no

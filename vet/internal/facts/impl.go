@@ -218,8 +218,35 @@ func (r *Result) blocking(instr ssa.Instruction) ([]string, bool) {
 			if c, ok := r.future(u.X, true); ok && c != nil {
 				return append([]string{"<-" + display(u.X) + " from a goroutine"}, c...), true
 			}
+			if c, ok := r.feedBlocks(u.X); ok {
+				return append([]string{"<-" + display(u.X) + " from its producer"}, c...), true
+			}
 		}
 		return nil, false
+	}
+	if s, ok := instr.(*ssa.Select); ok {
+		// A select with no other escape that waits on owned producers
+		// blocks only if every such producer may.
+		if !s.Blocking || selectEscape(s) {
+			return nil, false
+		}
+		var chain []string
+		for _, st := range s.States {
+			if st.Dir != types.RecvOnly {
+				continue
+			}
+			if _, feed := r.ownedFeed(st.Chan); !feed {
+				continue
+			}
+			c, ok := r.feedBlocks(st.Chan)
+			if !ok {
+				return nil, false // this producer always answers
+			}
+			if chain == nil {
+				chain = append([]string{"select on " + display(st.Chan) + " from its producer"}, c...)
+			}
+		}
+		return chain, chain != nil
 	}
 	call, ok := instr.(*ssa.Call)
 	if !ok {
@@ -243,6 +270,21 @@ func (r *Result) blocking(instr ssa.Instruction) ([]string, bool) {
 					return append([]string{qualName(callee)}, c...), true
 				}
 			}
+		}
+	}
+	return nil, false
+}
+
+// feedBlocks reports whether ch is an owned producer's channel (see
+// ownedFeed) whose producer may block, with the producer's chain.
+func (r *Result) feedBlocks(ch ssa.Value) ([]string, bool) {
+	producers, ok := r.ownedFeed(ch)
+	if !ok {
+		return nil, false
+	}
+	for _, p := range producers {
+		if c, ok := r.funcBlocking(p); ok {
+			return c, true
 		}
 	}
 	return nil, false
@@ -363,7 +405,7 @@ func (r *Result) directOp(instr ssa.Instruction) (string, bool) {
 	case *ssa.Send:
 		return r.sendBlocks(in)
 	case *ssa.Select:
-		return selectBlocks(in)
+		return r.selectBlocks(in)
 	}
 	return "", false
 }

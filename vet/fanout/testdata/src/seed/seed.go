@@ -177,3 +177,46 @@ func (v *validator) fetchParts(ctx context.Context, ids []int) error {
 	}
 	return g.Wait()
 }
+
+// A parameter filled by configuration at one call and by data at another
+// is data; so is an owned backlog of requests, even of pointers.
+type request struct{ url string }
+
+type dispatcher struct {
+	opts            struct{ Peers []*request }
+	pendingRequests []*request
+}
+
+func (d *dispatcher) fanOut(reqs []*request) {
+	for _, r := range reqs {
+		go http.Get(r.url) // want `one per element of parameter reqs`
+	}
+}
+
+func (d *dispatcher) entry(incoming []*request) {
+	d.fanOut(d.opts.Peers)
+	d.fanOut(incoming)
+}
+
+func (d *dispatcher) drain() {
+	for _, r := range d.pendingRequests {
+		go d.send(r) // want `one per element of field d\.pendingRequests`
+	}
+}
+
+func (d *dispatcher) send(r *request) {
+	resp, err := http.Post(r.url, "application/json", nil)
+	if err == nil {
+		resp.Body.Close()
+	}
+}
+
+// A loop that accepts is a server's loop, but a loop over a batch that
+// only reads from a plain io.Reader is not.
+func (d *dispatcher) batch(items []string, r interface{ Read([]byte) (int, error) }) {
+	buf := make([]byte, 10)
+	for _, it := range items {
+		_, _ = r.Read(buf)
+		go get(it) // want `parameter items`
+	}
+}
