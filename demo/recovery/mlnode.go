@@ -67,31 +67,34 @@ func (n *mlNode) serve(w http.ResponseWriter, r *http.Request) {
 	case <-t.C:
 	case <-r.Context().Done():
 		return
+	case <-n.closing:
+		return
 	}
 	n.served.Add(1)
 	fmt.Fprintf(w, `{"item":%d,"valid":true}`, item)
 }
 
-// close ends the hung handlers, drops every client connection and shuts
-// the server down, waiting for its handlers.
+// close ends every handler still running (hung or working), drops every
+// client connection and shuts the server down, waiting for its handlers.
+// It may be called once.
 //
-// Why the hung handlers are ended directly rather than only by dropping
-// the connections: a connection accepted after CloseClientConnections
-// (a naive client still dialing, when the demo gave up waiting for its
-// steady state) would otherwise carry a request that hangs for good, and
-// Close would wait for its handler forever.
+// Why the handlers are ended directly rather than only by dropping the
+// connections: a connection accepted after CloseClientConnections would
+// otherwise carry a request that hangs for good, and Close would wait for
+// its handler forever.
 func (n *mlNode) close() {
 	close(n.closing)
 	n.srv.CloseClientConnections()
 	n.srv.Close()
 }
 
-// gauge counts things in progress and remembers the most at once; wait
-// blocks until a condition on the count holds, without polling.
+// gauge counts things in progress and remembers the most at once and how
+// many ever entered; wait blocks until a condition holds, without polling.
 type gauge struct {
 	mu      sync.Mutex
 	cur     int
 	peak    int
+	entered int           // sum of every positive add
 	changed chan struct{} // closed and replaced on every change
 }
 
@@ -106,6 +109,9 @@ func (g *gauge) add(d int) {
 	defer g.mu.Unlock()
 	g.cur += d
 	g.peak = max(g.peak, g.cur)
+	if d > 0 {
+		g.entered += d
+	}
 	if g.changed != nil {
 		close(g.changed)
 		g.changed = nil
@@ -124,6 +130,22 @@ func (g *gauge) max() int {
 	return g.peak
 }
 
+func (g *gauge) total() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.entered
+}
+
+// next returns a channel that is closed on g's next change.
+func (g *gauge) next() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.changed == nil {
+		g.changed = make(chan struct{})
+	}
+	return g.changed
+}
+
 // spawn runs f on a new goroutine counted in g from just before its go
 // statement until it returns (after f's deferred calls), so g's count and
 // peak are exactly the goroutines started this way that are alive.
@@ -137,19 +159,27 @@ func (g *gauge) spawn(f func()) {
 
 // wait blocks until cond(count) holds or ctx ends.
 func (g *gauge) wait(ctx context.Context, cond func(int) bool) error {
+	return waitFor(ctx, func() bool { return cond(g.now()) }, g, nil)
+}
+
+// waitFor blocks until cond holds or ctx ends, re-checking cond on every
+// change of a or b (b may be nil), which must be all that cond reads.
+// cond is checked first, so it wins over an ended ctx.
+func waitFor(ctx context.Context, cond func() bool, a, b *gauge) error {
 	for {
-		g.mu.Lock()
-		if cond(g.cur) {
-			g.mu.Unlock()
+		// Take the channels before checking cond, so that a change between
+		// the check and the select still wakes us.
+		ca := a.next()
+		var cb <-chan struct{} // nil: never ready
+		if b != nil {
+			cb = b.next()
+		}
+		if cond() {
 			return nil
 		}
-		if g.changed == nil {
-			g.changed = make(chan struct{})
-		}
-		ch := g.changed
-		g.mu.Unlock()
 		select {
-		case <-ch:
+		case <-ca:
+		case <-cb:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,10 +13,11 @@ import (
 // http.Post on http.DefaultClient), so a hung ML node pins a goroutine,
 // and the connection and the model lock it holds, for good.
 type naiveValidator struct {
-	client *http.Client
-	node   *mlNode
-	runs   gauge // recovery runs in progress
-	own    gauge // goroutines this code started, alive (see gauge.spawn)
+	client   *http.Client
+	node     *mlNode
+	payloads *payloadStore
+	runs     gauge // recovery runs in progress
+	own      gauge // goroutines this code started, alive (see gauge.spawn)
 
 	// live owns the fire-and-forget goroutines of the sampled-validation
 	// path, so the demo can clean them up; the seed's code kept none.
@@ -49,9 +51,10 @@ func (v *naiveValidator) SampleInferenceToValidate(ids []int) {
 	}
 }
 
-// validateWithPayloads posts the replay to the ML node: no context, no
-// deadline.
+// validateWithPayloads retrieves the payloads, waiting as long as it
+// takes, and posts the replay to the ML node: no context, no deadline.
 func (v *naiveValidator) validateWithPayloads(item int) {
+	_ = v.payloads.fetch(context.Background()) // never fails: no deadline
 	resp, err := v.client.Post(v.node.url(item), "application/json", strings.NewReader(payload))
 	if err != nil {
 		return

@@ -27,6 +27,7 @@ import (
 type validator struct {
 	client   *http.Client
 	node     *mlNode
+	payloads *payloadStore
 	slots    *sem.Semaphore
 	recovery run.Guard
 	timeout  time.Duration
@@ -68,10 +69,15 @@ func (v *validator) fanOut(ctx context.Context, items []int) error {
 	return p.Wait()
 }
 
-// validateWithPayloads posts the replay with a deadline. A replay that
-// times out is counted and left for a later recovery; it does not fail
-// the run.
+// validateWithPayloads retrieves the payloads under the caller's context
+// and posts the replay with a deadline. A replay that times out is counted
+// and left for a later recovery; it does not fail the run.
 func (v *validator) validateWithPayloads(ctx context.Context, item int) error {
+	// The per-request timeout is for the ML node; payload retrieval has
+	// its own retries in the seed and ends only with the caller's context.
+	if err := v.payloads.fetch(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.node.url(item), strings.NewReader(payload))
