@@ -2,7 +2,6 @@ package checkact
 
 import (
 	"fmt"
-	"go/ast"
 	"go/token"
 	"go/types"
 	"slices"
@@ -48,6 +47,7 @@ type term struct {
 	star  bool   // root is a variable cell (Alloc, FreeVar) and the term is its content
 	konst string // root is a constant: its value
 	elems []elem
+	idc   string // id, once computed (terms are not changed after they are made)
 }
 
 func (t *term) with(e elem) *term {
@@ -58,6 +58,14 @@ func (t *term) with(e elem) *term {
 
 // id is the identity of t: equal ids name the same state in one function.
 func (t *term) id() string {
+	if t.idc != "" {
+		return t.idc
+	}
+	t.idc = t.id1()
+	return t.idc
+}
+
+func (t *term) id1() string {
 	var b strings.Builder
 	switch r := t.root.(type) {
 	case nil:
@@ -142,7 +150,21 @@ type act struct {
 	via       string    // the callee (or goroutine) the act came through
 	handoff   bool      // the act runs in a goroutine started at at
 	storedNil bool      // a nil store, or for plain state any constant
+	vk        valKind   // where the stored value comes from
+	vparam    int       // for vk == vParam: the parameter's index
+	vmask     uint64    // for vk == vPure or vParam: the parameters the value is computed from
 }
+
+// valKind classifies a stored value by whether two goroutines that both
+// passed the check would store the same thing, harmlessly.
+type valKind int
+
+const (
+	vPure   valKind = iota // computed deterministically from state, key or allocation: an idempotent fill
+	vConst                 // a constant
+	vParam                 // exactly a parameter of the function (mapped to the argument through a summary)
+	vVaries                // differs between racers, or made by a call with side effects (opens, dials, blocks, starts a goroutine, time, rand, unknown functions)
+)
 
 type checker struct {
 	pass *analysis.Pass
@@ -157,6 +179,44 @@ type checker struct {
 	facts    *facts.Result // the shared "may block with no deadline" facts; may be nil
 	reads    map[ssa.Value][]read
 	blockOps map[ssa.Instruction]string
+
+	actsMemo  map[*ssa.Function][]act
+	heldMemo  map[ssa.Instruction]map[string]string
+	ifs       map[*ssa.Function][]ifCheck
+	guardMemo map[[2]*ssa.BasicBlock]bool
+	vals      map[ssa.Value]vclass
+	callers   map[*ssa.Function][]ssa.CallInstruction // static call sites in this package
+	escapes   map[*ssa.Function]bool                  // used as a value, or callable from outside the package
+	callHeld  map[*ssa.Function]int                   // 1: every caller holds a lock at the call; 2: not; 3: in progress
+	work      int                                     // work spent on the current top-level function
+}
+
+// Exploration caps. Summaries are substituted at every call site, so
+// without them the work grows with the product of call-graph fan-out;
+// when one is hit the function (or summary) is given up silently: a missed
+// report, never a wrong one.
+const (
+	maxWork        = 400000 // work units (instructions, reads, acts, guard tests) per top-level function
+	maxActs        = 128    // acts tracked in one function
+	maxSummaryActs = 16     // distinct acts a summary exports
+	maxSummaryRead = 16     // reads per result of a check summary
+	maxVia         = 3      // callee chain length of a summarised act
+)
+
+// budgetExceeded is panicked when a function's work budget runs out; checkFunc recovers it.
+type budgetExceeded struct{}
+
+func (c *checker) spend(n int) {
+	c.work += n
+	if c.work > maxWork {
+		panic(budgetExceeded{})
+	}
+}
+
+// ifCheck is a block ending in an If and the reads its condition makes.
+type ifCheck struct {
+	b     *ssa.BasicBlock
+	reads []read
 }
 
 func run(pass *analysis.Pass) (any, error) {
@@ -175,11 +235,19 @@ func run(pass *analysis.Pass) (any, error) {
 		skipped:  map[*ssa.Function]bool{},
 		reads:    map[ssa.Value][]read{},
 		blockOps: map[ssa.Instruction]string{},
+
+		actsMemo:  map[*ssa.Function][]act{},
+		heldMemo:  map[ssa.Instruction]map[string]string{},
+		ifs:       map[*ssa.Function][]ifCheck{},
+		guardMemo: map[[2]*ssa.BasicBlock]bool{},
+		vals:      map[ssa.Value]vclass{},
+		callHeld:  map[*ssa.Function]int{},
 	}
+	c.indexCalls(s.SrcFuncs)
 	c.facts, _ = pass.ResultOf[facts.Analyzer].(*facts.Result)
 	generated := map[*token.File]bool{}
 	for _, f := range pass.Files {
-		if ast.IsGenerated(f) {
+		if diag.Generated(pass.Fset, f) {
 			generated[pass.Fset.File(f.Pos())] = true
 		}
 	}
@@ -198,6 +266,7 @@ func run(pass *analysis.Pass) (any, error) {
 // checkFunc reports the hazards inside fn. Odd code must never crash the
 // whole vet run, so a panic here drops the function.
 func (c *checker) checkFunc(fn *ssa.Function) {
+	c.work = 0
 	defer func() {
 		if r := recover(); r != nil {
 			c.skipped[fn] = true
@@ -622,6 +691,26 @@ func (c *checker) funcBlocks(fn *ssa.Function) string {
 
 // heldAt returns the locks surely held just before instr (id -> name).
 func (c *checker) heldAt(instr ssa.Instruction) map[string]string {
+	if h, ok := c.heldMemo[instr]; ok {
+		return h // shared: callers only read it
+	}
+	h := c.heldAt1(instr)
+	c.heldMemo[instr] = h
+	return h
+}
+
+// anyHeld names one lock of held (the least, so evidence is stable), or "".
+func anyHeld(held map[string]string) string {
+	best := ""
+	for _, name := range held {
+		if best == "" || name < best {
+			best = name
+		}
+	}
+	return best
+}
+
+func (c *checker) heldAt1(instr ssa.Instruction) map[string]string {
 	b := instr.Block()
 	fn := b.Parent()
 	in := c.lockIn[fn]
@@ -630,6 +719,7 @@ func (c *checker) heldAt(instr ssa.Instruction) map[string]string {
 		c.lockIn[fn] = in
 	}
 	held := copySet(in[b])
+	c.spend(len(b.Instrs))
 	for _, i := range b.Instrs {
 		if i == instr {
 			break
@@ -673,6 +763,7 @@ func (c *checker) lockDataflow(fn *ssa.Function) map[*ssa.BasicBlock]map[string]
 	in[fn.Blocks[0]] = map[string]string{}
 	for changed, rounds := true, 0; changed && rounds < 50; rounds++ {
 		changed = false
+		c.spend(len(fn.Blocks))
 		for _, b := range fn.Blocks {
 			var cur map[string]string
 			if b.Index == 0 {
@@ -780,6 +871,7 @@ func (c *checker) readsOf(v ssa.Value, at ssa.Instruction, depth int) []read {
 		return rs // memoized; nil while in progress (a cycle through a slot)
 	}
 	c.reads[v] = nil
+	c.spend(1)
 	rs := c.readsOf1(v, at, depth)
 	c.reads[v] = rs
 	return rs
@@ -884,13 +976,15 @@ func (c *checker) checkSummary(fn *ssa.Function) map[int][]read {
 					continue
 				}
 				if r.inner == "" {
-					for _, name := range c.heldAt(r.at) {
-						r.inner = name
-						break
-					}
+					r.inner = anyHeld(c.heldAt(r.at))
 				}
 				s[i] = append(s[i], r)
 			}
+		}
+	}
+	for i, rs := range s {
+		if len(rs) > maxSummaryRead {
+			delete(s, i) // too many to follow: give this result up
 		}
 	}
 	c.checks[fn] = s
@@ -902,12 +996,20 @@ func (c *checker) checkSummary(fn *ssa.Function) map[int][]read {
 // actsIn returns the stores to shared state in fn: direct ones, and those
 // of this package's callees and of goroutines fn starts.
 func (c *checker) actsIn(fn *ssa.Function) []act {
+	if out, ok := c.actsMemo[fn]; ok {
+		return out
+	}
 	var out []act
 	for _, b := range fn.Blocks {
+		c.spend(len(b.Instrs))
 		for _, instr := range b.Instrs {
 			out = append(out, c.actsAt(instr)...)
 		}
 	}
+	if len(out) > maxActs {
+		out = nil // too much to track: give the function up
+	}
+	c.actsMemo[fn] = out
 	return out
 }
 
@@ -940,13 +1042,13 @@ func (c *checker) actsAt(instr ssa.Instruction) []act {
 		if !t.shared() {
 			return nil
 		}
-		return []act{{at: x, st: t, kind: plain, val: x.Val, storedNil: isConst(x.Val)}}
+		return []act{c.valued(act{at: x, st: t, kind: plain, val: x.Val, storedNil: isConst(x.Val)})}
 	case *ssa.MapUpdate:
 		t := c.path(x.Map, 0).with(elem{key: c.path(x.Key, 0)})
 		if !t.shared() {
 			return nil
 		}
-		return []act{{at: x, st: t, kind: plain, val: x.Value, storedNil: isConst(x.Value)}}
+		return []act{c.valued(act{at: x, st: t, kind: plain, val: x.Value, storedNil: isConst(x.Value)})}
 	case *ssa.Call:
 		cc := x.Common()
 		callee := cc.StaticCallee()
@@ -965,7 +1067,7 @@ func (c *checker) actsAt(instr ssa.Instruction) []act {
 				return nil
 			}
 			a.storedNil = isNil(a.val)
-			return []act{*a}
+			return []act{c.valued(*a)}
 		}
 		if callee != nil && callee.Pkg == c.pkg && callee.Blocks != nil {
 			return c.substActs(x, callee, cc.Args, nil, false)
@@ -987,9 +1089,40 @@ func (c *checker) actsAt(instr ssa.Instruction) []act {
 func (c *checker) substActs(at ssa.Instruction, callee *ssa.Function, args, binds []ssa.Value, handoff bool) []act {
 	var out []act
 	for _, a := range c.actSummary(callee) {
+		c.spend(1 + len(a.st.elems))
 		st := subst(a.st, callee, args, binds, c)
 		if st == nil || !st.shared() {
 			continue
+		}
+		vk, vparam, vmask, storedNil := a.vk, a.vparam, a.vmask, a.storedNil
+		switch {
+		case handoff:
+			vk = vVaries // a goroutine started after the check is itself the act
+		case vk == vParam && a.vparam < len(args):
+			// The callee stores its parameter: what the caller passes decides.
+			vk, vparam, vmask = c.classify(args[a.vparam])
+			if vk == vConst && a.kind == plain {
+				storedNil = true
+			}
+		case vk == vPure || vk == vParam:
+			// Computed from the callee's parameters: from what the caller passes.
+			vs := []vclass{{k: vPure}}
+			for i := 0; i < 64; i++ {
+				if vmask&paramBit(i) == 0 {
+					continue
+				}
+				if i >= len(args) || i == 63 {
+					vs = append(vs, vclass{k: vVaries})
+					break
+				}
+				if p, ok := args[i].(*ssa.Parameter); ok && p.Parent() != nil {
+					vs = append(vs, vclass{k: vPure, mask: paramBit(indexOf(p.Parent().Params, p))})
+				} else {
+					vs = append(vs, c.classifyVal(args[i], 0))
+				}
+			}
+			w := worst(vs...)
+			vk, vparam, vmask = w.k, 0, w.mask
 		}
 		via := callee.Name()
 		if callee.Parent() != nil {
@@ -999,7 +1132,7 @@ func (c *checker) substActs(at ssa.Instruction, callee *ssa.Function, args, bind
 			via += " -> " + a.via
 		}
 		out = append(out, act{at: at, st: st, kind: a.kind, inner: a.inner, innerWhy: a.innerWhy,
-			via: via, handoff: handoff || a.handoff, storedNil: a.storedNil})
+			via: via, handoff: handoff || a.handoff, storedNil: storedNil, vk: vk, vparam: vparam, vmask: vmask})
 	}
 	return out
 }
@@ -1017,20 +1150,27 @@ func (c *checker) actSummary(fn *ssa.Function) []act {
 	c.busy[fn] = true
 	defer delete(c.busy, fn)
 	var s []act
+	seen := map[string]bool{}
 	for _, a := range c.actsIn(fn) {
-		if !a.st.mappable() || a.storedNil || len(c.checksFor(fn, a)) > 0 {
+		if !a.st.mappable() || a.storedNil || strings.Count(a.via, " -> ") >= maxVia-1 {
 			continue
 		}
+		// One act per state, kind and hand-off is enough for the callers.
+		key := fmt.Sprintf("%s|%d|%t", a.st.id(), a.kind, a.handoff)
+		if seen[key] || len(c.checksFor(fn, a)) > 0 {
+			continue
+		}
+		seen[key] = true
 		if a.inner == "" && !a.handoff {
-			for _, name := range c.heldAt(a.at) {
-				a.inner = name
-				break
-			}
+			a.inner = anyHeld(c.heldAt(a.at))
 		}
 		if a.innerWhy == "" {
 			a.innerWhy = c.blockedBefore(a.at)
 		}
 		s = append(s, a)
+	}
+	if len(s) > maxSummaryActs {
+		s = nil // too much to substitute at every call site: give it up
 	}
 	c.acts[fn] = s
 	return s
@@ -1056,6 +1196,7 @@ func (c *checker) blockedBefore(instr ssa.Instruction) string {
 			continue
 		}
 		seen[x] = true
+		c.spend(len(x.Instrs))
 		for _, i := range x.Instrs {
 			if w := c.blocking(i); w != "" {
 				return w
@@ -1070,18 +1211,28 @@ func (c *checker) blockedBefore(instr ssa.Instruction) string {
 // decide a branch a lies on (a is reached only through one edge of the If),
 // and reads its stored value is computed from.
 func (c *checker) checksFor(fn *ssa.Function, a act) []read {
+	out, _ := c.checksFor2(fn, a)
+	return out
+}
+
+// checksFor2 is checksFor, also saying whether the stored value is
+// computed from the state (a read-modify-write, which is never idempotent).
+func (c *checker) checksFor2(fn *ssa.Function, a act) (out []read, rmw bool) {
 	want := a.st.id()
-	var out []read
 	ab := a.at.Block()
-	for _, b := range fn.Blocks {
-		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
-		if !ok {
+	for _, ic := range c.ifsOf(fn) {
+		c.spend(1)
+		matched := false
+		for _, r := range ic.reads {
+			if r.kind == a.kind && r.st.id() == want {
+				matched = true
+			}
+		}
+		// The guard test is the costly part: only for conditions that read the state.
+		if !matched || !c.guardsMemo(ic.b, ab) {
 			continue
 		}
-		if !guards(b, ab) {
-			continue
-		}
-		for _, r := range c.readsOf(ifi.Cond, ifi, 0) {
+		for _, r := range ic.reads {
 			if r.kind == a.kind && r.st.id() == want {
 				out = append(out, r)
 			}
@@ -1091,10 +1242,44 @@ func (c *checker) checksFor(fn *ssa.Function, a act) []read {
 		for _, r := range c.readsOf(a.val, a.at, 0) {
 			if r.kind == a.kind && r.st.id() == want && r.at != a.at {
 				out = append(out, r)
+				rmw = true
 			}
 		}
 	}
-	return out
+	return out, rmw
+}
+
+// ifsOf returns fn's If blocks with the reads of their conditions.
+func (c *checker) ifsOf(fn *ssa.Function) []ifCheck {
+	if ics, ok := c.ifs[fn]; ok {
+		return ics
+	}
+	var ics []ifCheck
+	for _, b := range fn.Blocks {
+		if len(b.Instrs) == 0 {
+			continue
+		}
+		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
+		if !ok {
+			continue
+		}
+		if rs := c.readsOf(ifi.Cond, ifi, 0); len(rs) > 0 {
+			ics = append(ics, ifCheck{b: b, reads: rs})
+		}
+	}
+	c.ifs[fn] = ics
+	return ics
+}
+
+func (c *checker) guardsMemo(b, ab *ssa.BasicBlock) bool {
+	k := [2]*ssa.BasicBlock{b, ab}
+	if g, ok := c.guardMemo[k]; ok {
+		return g
+	}
+	c.spend(len(b.Parent().Blocks))
+	g := guards(b, ab)
+	c.guardMemo[k] = g
+	return g
 }
 
 // guards reports whether the If ending b decides whether ab runs: b and the
@@ -1175,6 +1360,15 @@ func (c *checker) hazard(r read, a act) string {
 		heldA = nil // the goroutine does not hold its starter's locks
 	}
 	span := between(r.at, a.at)
+	c.spend(len(span))
+	if !a.handoff && r.inner == "" && a.inner == "" && !c.releases(span) && c.callersHoldLock(r.at.Parent(), 0) {
+		return "" // every caller holds a lock across the whole call, and nothing here releases it
+	}
+	if !a.handoff && len(heldR) == 0 && r.inner == "" && (len(heldA) > 0 || a.inner != "") {
+		// Checked with no lock, set under one: the single-writer shape
+		// (the writer locks for its readers' sake); guardedby's domain.
+		return ""
+	}
 	for id := range heldR {
 		if _, ok := heldA[id]; !ok || !covers(id, a.st) {
 			continue
@@ -1241,8 +1435,13 @@ func (c *checker) judge(fn *ssa.Function, a act) {
 	if a.storedNil {
 		return
 	}
-	checks := c.checksFor(fn, a)
+	checks, rmw := c.checksFor2(fn, a)
 	if len(checks) == 0 {
+		return
+	}
+	if !a.handoff && !rmw && c.idempotent(fn, a) {
+		// An idempotent fill: every racer stores the same value, computed
+		// from the key or the state with no side effect but allocation.
 		return
 	}
 	var worst *read
@@ -1342,4 +1541,393 @@ func (c *checker) report(r read, a act, why string) {
 		Fix:      fix,
 		Related:  []analysis.RelatedInformation{{Pos: apos, Message: "set here"}},
 	})
+}
+
+// ---- stored values ----
+
+// vclass is a stored value's kind and, for a pure one, the parameters of
+// its function it is computed from (bit i: parameter i; 63 stands for
+// every index beyond).
+type vclass struct {
+	k    valKind
+	mask uint64
+}
+
+func paramBit(i int) uint64 { return 1 << uint(min(max(i, 0), 63)) }
+
+// valued fills in where a's stored value comes from.
+func (c *checker) valued(a act) act {
+	if a.val != nil {
+		a.vk, a.vparam, a.vmask = c.classify(a.val)
+	}
+	return a
+}
+
+// classify says whether v, stored after a check, is the same for every
+// goroutine that passed the check (an idempotent fill: a cache entry
+// computed from the key, a value read from a backend) or not (a caller's
+// value, a connection just dialled, time.Now, rand, the result of an
+// unknown function). A value that is exactly parameter i is vParam, i.
+func (c *checker) classify(v ssa.Value) (valKind, int, uint64) {
+	if p, ok := v.(*ssa.Parameter); ok {
+		if fn := p.Parent(); fn != nil {
+			if i := indexOf(fn.Params, p); i >= 0 {
+				return vParam, i, paramBit(i)
+			}
+		}
+		return vVaries, 0, 0
+	}
+	vc := c.classifyVal(v, 0)
+	return vc.k, 0, vc.mask
+}
+
+func (c *checker) classifyVal(v ssa.Value, depth int) vclass {
+	if v == nil {
+		return vclass{k: vConst}
+	}
+	if vc, ok := c.vals[v]; ok {
+		return vc // memoized; constant while in progress (a cycle adds nothing new)
+	}
+	if depth > 200 {
+		return vclass{k: vVaries} // too deep to follow (memoization keeps the total linear)
+	}
+	c.vals[v] = vclass{k: vConst}
+	c.spend(1)
+	vc := c.classify1(v, depth)
+	c.vals[v] = vc
+	return vc
+}
+
+// worst combines the classes of a value's parts: any part that varies
+// makes it vary, else any computed part makes it pure (depending on the
+// union of their parameters), else it is constant.
+func worst(vs ...vclass) vclass {
+	w := vclass{k: vConst}
+	for _, v := range vs {
+		switch v.k {
+		case vVaries:
+			return vclass{k: vVaries}
+		case vPure, vParam:
+			w.k = vPure
+			w.mask |= v.mask
+		}
+	}
+	return w
+}
+
+// computed is v for a value computed from parts of class v: never constant.
+func computed(v vclass) vclass {
+	if v.k == vConst {
+		v.k = vPure
+	}
+	return v
+}
+
+func (c *checker) classify1(v ssa.Value, depth int) vclass {
+	sub := func(xs ...ssa.Value) vclass {
+		vs := make([]vclass, 0, len(xs))
+		for _, x := range xs {
+			if x != nil {
+				vs = append(vs, c.classifyVal(x, depth+1))
+			}
+		}
+		return worst(vs...)
+	}
+	varies := vclass{k: vVaries}
+	switch x := v.(type) {
+	case *ssa.Const, *ssa.Function, *ssa.Global:
+		return vclass{k: vConst}
+	case *ssa.Parameter:
+		if fn := x.Parent(); fn != nil {
+			if i := indexOf(fn.Params, x); i >= 0 {
+				return vclass{k: vPure, mask: paramBit(i)}
+			}
+		}
+		return varies
+	case *ssa.FreeVar:
+		return varies // a captured variable: the starter's, unknown here
+	case *ssa.Call:
+		return c.classifyCall(x, depth)
+	case *ssa.Extract:
+		return sub(x.Tuple)
+	case *ssa.Alloc:
+		// A new value: pure, unless what is stored into it varies.
+		var vs []vclass
+		for _, r := range *x.Referrers() {
+			switch u := r.(type) {
+			case *ssa.Store:
+				if u.Addr == x {
+					vs = append(vs, c.classifyVal(u.Val, depth+1))
+				}
+			case *ssa.IndexAddr, *ssa.FieldAddr:
+				for _, rr := range *u.(ssa.Value).Referrers() {
+					if st, ok := rr.(*ssa.Store); ok && st.Addr == u.(ssa.Value) {
+						vs = append(vs, c.classifyVal(st.Val, depth+1))
+					}
+				}
+			}
+		}
+		return computed(worst(vs...))
+	case *ssa.UnOp:
+		if x.Op == token.ARROW {
+			return varies // a value received from a channel
+		}
+		if x.Op == token.MUL {
+			if cell, ok := x.X.(*ssa.Alloc); ok {
+				return sub(cell)
+			}
+			return computed(sub(x.X)) // a load of state
+		}
+		return sub(x.X)
+	case *ssa.Phi:
+		return computed(sub(x.Edges...))
+	case *ssa.BinOp:
+		return sub(x.X, x.Y)
+	case *ssa.MakeMap, *ssa.MakeChan, *ssa.MakeSlice, *ssa.MakeClosure:
+		return vclass{k: vPure}
+	case *ssa.Convert:
+		return sub(x.X)
+	case *ssa.ChangeType:
+		return sub(x.X)
+	case *ssa.ChangeInterface:
+		return sub(x.X)
+	case *ssa.MakeInterface:
+		return sub(x.X)
+	case *ssa.SliceToArrayPointer:
+		return sub(x.X)
+	case *ssa.TypeAssert:
+		return sub(x.X)
+	case *ssa.Slice:
+		return computed(sub(x.X, x.Low, x.High, x.Max))
+	case *ssa.Field:
+		return computed(sub(x.X))
+	case *ssa.FieldAddr:
+		return computed(sub(x.X))
+	case *ssa.Index:
+		return computed(sub(x.X, x.Index))
+	case *ssa.IndexAddr:
+		return computed(sub(x.X, x.Index))
+	case *ssa.Lookup:
+		return computed(sub(x.X, x.Index))
+	}
+	return varies
+}
+
+// effectful names start a resource or register something when a call's
+// name starts with them: what two racers must not both do.
+var effectful = []string{"open", "dial", "new", "start", "create", "connect", "spawn", "launch", "listen", "accept", "register", "subscribe", "run", "go", "alloc", "acquire", "reserve", "next", "gen", "random", "uuid"}
+
+// classifyCall: a call's result is pure when the callee takes no context,
+// may not block, starts no goroutine, is not named like a constructor or an
+// opener, and is not a clock or random source. An interface method is
+// judged by its name and signature (reflect.Type.Field is pure, Conn.Read
+// is not); a function value is unknown.
+func (c *checker) classifyCall(instr *ssa.Call, depth int) vclass {
+	call := instr.Common()
+	callee := call.StaticCallee()
+	varies := vclass{k: vVaries}
+	args := func(recv ssa.Value) vclass {
+		var vs []vclass
+		if recv != nil {
+			vs = append(vs, c.classifyVal(recv, depth+1))
+		}
+		for _, a := range call.Args {
+			vs = append(vs, c.classifyVal(a, depth+1))
+		}
+		return computed(worst(vs...))
+	}
+	if b, ok := call.Value.(*ssa.Builtin); ok {
+		switch b.Name() {
+		case "len", "cap", "append", "copy", "min", "max", "string", "complex", "real", "imag":
+			return args(nil)
+		}
+		return varies
+	}
+	if callee == nil {
+		if !call.IsInvoke() || call.Method == nil {
+			return varies // a function value: unknown
+		}
+		if sig, ok := call.Method.Type().(*types.Signature); !ok || takesContext(sig) || effectfulName(call.Method.Name()) || c.blocking(instr) != "" {
+			return varies
+		}
+		return args(call.Value)
+	}
+	pkg, _, name := methodOf(callee)
+	switch pkg {
+	case "time", "math/rand", "math/rand/v2", "crypto/rand", "os", "io", "net", "net/http", "os/exec", "syscall", "context", "sync", "sync/atomic", "runtime":
+		return varies
+	}
+	if effectfulName(name) {
+		return varies
+	}
+	if sig := callee.Signature; sig != nil && takesContext(sig) {
+		return varies
+	}
+	if c.blocking(instr) != "" {
+		return varies
+	}
+	if c.facts != nil {
+		if _, ok := c.facts.FuncBlocking(callee); ok {
+			return varies
+		}
+	}
+	if callee.Pkg == c.pkg && callee.Blocks != nil && startsGoroutine(callee) {
+		return varies
+	}
+	return args(nil)
+}
+
+func effectfulName(name string) bool {
+	lname := strings.ToLower(name)
+	for _, p := range effectful {
+		if strings.HasPrefix(lname, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// stateParams is the set of fn's parameters that name a's state: its root
+// and its keys. A value computed only from them is the same for racers on
+// the same state.
+func (c *checker) stateParams(fn *ssa.Function, t *term) uint64 {
+	var m uint64
+	var walk func(t *term)
+	walk = func(t *term) {
+		if t == nil {
+			return
+		}
+		switch r := t.root.(type) {
+		case *ssa.Parameter:
+			if i := indexOf(fn.Params, r); i >= 0 {
+				m |= paramBit(i)
+			}
+		case nil:
+		default:
+			// A key computed from parameters (bucket.ID()): those name the state too.
+			if vc := c.classifyVal(r, 0); vc.k != vVaries {
+				m |= vc.mask
+			}
+		}
+		for _, e := range t.elems {
+			walk(e.key)
+		}
+	}
+	walk(t)
+	return m
+}
+
+// idempotent reports whether a stores the same value for every racer.
+func (c *checker) idempotent(fn *ssa.Function, a act) bool {
+	if a.vk != vPure && a.vk != vParam {
+		return false
+	}
+	return a.vmask&^c.stateParams(fn, a.st) == 0
+}
+
+func startsGoroutine(fn *ssa.Function) bool {
+	for _, b := range fn.Blocks {
+		for _, i := range b.Instrs {
+			if _, ok := i.(*ssa.Go); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ---- callers ----
+
+// indexCalls records, for each function of the package, its static call
+// sites, and which functions escape (used as values, or exported).
+func (c *checker) indexCalls(fns []*ssa.Function) {
+	c.callers = map[*ssa.Function][]ssa.CallInstruction{}
+	c.escapes = map[*ssa.Function]bool{}
+	var rands []*ssa.Value
+	seen := map[*ssa.Function]bool{}
+	var visit func(fn *ssa.Function)
+	visit = func(fn *ssa.Function) {
+		if fn == nil || seen[fn] {
+			return
+		}
+		seen[fn] = true
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				var callee ssa.Value
+				if ci, ok := instr.(ssa.CallInstruction); ok && !ci.Common().IsInvoke() {
+					callee = ci.Common().Value
+					if f, ok := callee.(*ssa.Function); ok {
+						if _, isCall := instr.(*ssa.Call); isCall {
+							c.callers[f] = append(c.callers[f], ci)
+						} else {
+							c.escapes[f] = true // go or defer: another context
+						}
+					}
+				}
+				rands = instr.Operands(rands[:0])
+				for _, op := range rands {
+					if op == nil || *op == callee {
+						continue
+					}
+					if f, ok := (*op).(*ssa.Function); ok {
+						c.escapes[f] = true
+					}
+				}
+			}
+		}
+		for _, an := range fn.AnonFuncs {
+			visit(an)
+		}
+	}
+	for _, fn := range fns {
+		visit(fn)
+	}
+}
+
+// callersHoldLock reports whether fn is only ever called, in this package,
+// with some lock held at the call ("Assumes the lock is held"): then fn's
+// whole body runs under that lock, unless fn releases it itself.
+func (c *checker) callersHoldLock(fn *ssa.Function, depth int) bool {
+	switch c.callHeld[fn] {
+	case 1:
+		return true
+	case 2, 3:
+		return false
+	}
+	if depth > 4 || fn.Parent() != nil || c.escapes[fn] || len(c.callers[fn]) == 0 {
+		return false
+	}
+	if obj := fn.Object(); obj == nil || obj.Exported() {
+		return false // callers outside the package are unknown
+	}
+	c.callHeld[fn] = 3
+	ok := true
+	for _, ci := range c.callers[fn] {
+		caller := ci.Parent()
+		if caller == fn {
+			continue // recursion: the outer call decides
+		}
+		if len(c.heldAt(ci)) == 0 && !c.callersHoldLock(caller, depth+1) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		c.callHeld[fn] = 1
+	} else {
+		c.callHeld[fn] = 2
+	}
+	return ok
+}
+
+// releases reports whether an instruction in span releases a lock.
+func (c *checker) releases(span []ssa.Instruction) bool {
+	for _, i := range span {
+		if call, ok := i.(*ssa.Call); ok {
+			if _, _, op := c.lockOp(call.Common()); op == -1 {
+				return true
+			}
+		}
+	}
+	return false
 }

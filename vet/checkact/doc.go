@@ -53,9 +53,30 @@
 //     store the same thing; a flag that guards non-idempotent work done
 //     across an unlock ("if !s.started { unlock; start(); lock; s.started =
 //     true }") is missed. Atomic constant stores are still reported.
-//   - One goroutine that owns the state (a func literal started once,
+//   - Idempotent fills: when every goroutine that passed the check would
+//     store the same value (a cache entry computed from the key, a value
+//     read back from the state or a backend, a constant passed to a
+//     setter), the race costs duplicate work, not a wrong state. The value
+//     must be made by a call that may block, takes a context, starts a
+//     goroutine, is named like an opener or constructor (open, dial, new,
+//     start, create, connect, spawn, register, ...), reads the clock or
+//     rand, or is a function value; or come from a caller (a parameter that
+//     is not the key). A read-modify-write of the checked state (c.n =
+//     v + 1) is always reported, and so is an act in a goroutine.
+//   - A helper whose every caller in the package holds a lock at the call
+//     ("assumes the lock is held"), unless it releases the lock itself; an
+//     exported or escaping function's callers are unknown, so it is judged
+//     alone.
+//   - Single-writer code: a check made with no lock and an act made under
+//     one (the writer locks for its readers), for sync.Map and atomics too.
+//     One goroutine that owns the state (a func literal started once,
 //     outside a loop, on a value its starter made) is not reported; other
-//     single-writer code (a run loop, caller-serialised methods) is.
+//     single-writer code with no lock at all (a run loop's callback doing
+//     an atomic Load then Store, say) is.
+//   - Functions past the exploration caps (a work budget per function, at
+//     most 128 acts per function, 16 acts per summary, callee chains of 3):
+//     they are given up silently, so the analyzer's cost stays near that of
+//     the other rules.
 //
 // # Fix
 //
