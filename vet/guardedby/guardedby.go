@@ -25,20 +25,26 @@
 // sort.Slice or a callback), except one started with go, which holds
 // nothing. An unexported method whose every static call in the package
 // holds the receiver's lock starts with it held (iterated, so chains of
-// helpers work). A method named *Locked, or whose doc comment says the
-// caller holds the lock, is trusted: its accesses count neither way when
-// its callers cannot be seen. So are etcd's unsafeFoo helpers. Set-up
-// functions (init*, setup*, Start, Open*, SetX, Restore, Recover), plain
-// functions that take no lock and work on a parameter, and _test.go code
-// outside goroutines count neither way either, and changes made there do
-// not make a field mutable.
+// helpers work); a call from a trusted function (below) that does not
+// visibly hold the lock says nothing about the callee's entry. A method
+// named *Locked, or whose doc comment says the caller holds the lock, is
+// trusted: its accesses count neither way when its callers cannot be seen.
+// So are etcd's unsafeFoo helpers, and an unexported method called only
+// from trusted functions. Set-up functions (init*, setup*, start*,
+// configure*, Open*, SetX, Restore, Recover), methods called only from
+// them, plain functions that take no lock and work on a parameter, and
+// _test.go code outside goroutines count neither way either, and changes
+// made there do not make a field mutable. These are name conventions: a
+// start* or configure* function that runs while the value is shared hides
+// its races, and the doc-comment match is loose ("with the lock held").
 //
 // A field is inferred guarded when at least [MinGuarded] of its distinct
 // access sites hold the same lock, in at least two functions, and they are
 // at least [MinFraction] of its counted sites. Not counted: accesses on a
 // value the function allocated itself (constructors: composite literal or
-// new(T), then field initialisation), on a value receiver, and in methods
-// called only on such fresh values. Not candidates: sync and sync/atomic
+// new(T), then field initialisation), also through a local variable
+// reassigned from a method on it (w, err = w.rename(dir)), on a value
+// receiver, and in methods called only on such fresh values. Not candidates: sync and sync/atomic
 // types, channels, values of types with their own mutex, fields used with
 // sync/atomic functions, and fields never changed after construction (no
 // write, no method call on the value outside constructors).
@@ -54,6 +60,9 @@
 // provider) is the same client: a call in the package that reaches the
 // other type's method using it, without the guarding lock, is reported too.
 //
+// Each function is reported at most once per field, at its first access
+// that does not hold the lock.
+//
 // # What it does not find
 //
 // Locks of another object (s.parent.mu guarding s.x) are not inferred: an
@@ -63,7 +72,11 @@
 // unknown to the analysis (a map element, a slice element) are each their
 // own base, so their locks are only matched when taken on the same value.
 // Fields of types from other packages are not inferred. Writes under RLock
-// are not flagged.
+// are not flagged. Ownership by one goroutine is not modelled: a field that
+// only its own goroutine writes (a connection's read loop) is reported when
+// that goroutine reads it without the lock. A type used both as a private
+// configuration copy and as a shared live object gets one inference for
+// both, so unlocked uses of the copy may be reported.
 //
 // # Fix
 //
@@ -176,7 +189,7 @@ func run(pass *analysis.Pass) (res any, err error) {
 	}
 	generated := map[*token.File]bool{}
 	for _, f := range pass.Files {
-		if ast.IsGenerated(f) {
+		if diag.Generated(pass.Fset, f) {
 			generated[pass.Fset.File(f.Pos())] = true
 		}
 	}
@@ -232,7 +245,7 @@ func run(pass *analysis.Pass) (res any, err error) {
 }
 
 var (
-	lifecycle    = regexp.MustCompile(`^([iI]nit|[sS]etup|[sS]tart$|[oO]pen|[sS]et[A-Z]|[rR]estore|[rR]ecover)`)
+	lifecycle    = regexp.MustCompile(`^([iI]nit|[sS]etup|[sS]tart|[cC]onfigure|[oO]pen|[sS]et[A-Z]|[rR]estore|[rR]ecover)`)
 	checklocksRe = regexp.MustCompile(`\+checklocks(read)?:([\w.]+)`)
 	callerHolds  = regexp.MustCompile(`(?i)(callers? (must )?(hold|holds|have|has)|must be called with|must hold|requires? .{0,40}(held|lock)|(lock|mu|mutex)\w* (is |must be )?(held|locked)|with .{0,40}(held|locked)\b|while holding|assumes? .{0,40}(held|locked))`)
 )
@@ -496,9 +509,34 @@ func (st *state) solve() {
 			recv := st.pl.of(fn.Params[0])
 			h := held(nil)
 			fresh := true
+			trusted, setupOnly := 0, 0
+			for _, s := range ss {
+				if fi := st.info[topLevel(s.caller)]; fi != nil && !st.enclosing(s.caller, func(f *ssa.Function) bool { return st.inGo[f] }) && (fi.assumeHeld || fi.setup) && !(s.ok && holdsUnder(s.held, s.recv.key)) {
+					trusted++
+					if fi.setup && !fi.assumeHeld {
+						setupOnly++
+					}
+				}
+			}
+			if fi := st.info[fn]; trusted == len(ss) && !fi.assumeHeld && !fi.setup {
+				// Called only where the caller is trusted to hold the lock
+				// (or only from set-up): the callee inherits that trust.
+				if setupOnly == trusted {
+					fi.setup = true
+				} else {
+					fi.assumeHeld = true
+				}
+				changed = true
+			}
 			for _, s := range ss {
 				if st.info[topLevel(s.caller)] != nil && st.info[topLevel(s.caller)].test && len(ss) > 1 {
 					continue // a test calling a helper bare says nothing of production callers
+				}
+				if fi := st.info[topLevel(s.caller)]; fi != nil && fi.assumeHeld && !s.goStmt && s.ok && !holdsUnder(s.held, s.recv.key) {
+					// A caller trusted to hold the lock does not show it
+					// held: its call says nothing about the callee's entry.
+					fresh = false
+					continue
 				}
 				if round == 0 && topLevel(s.caller) == fn {
 					// A recursive call holds what fn's entry holds, which
@@ -510,9 +548,12 @@ func (st *state) solve() {
 					fresh = false
 					continue
 				}
-				if !st.isLocal(s.recv, s.caller) {
-					fresh = false
+				if st.isLocal(s.recv, s.caller) {
+					// A constructor calling a helper on its own value before
+					// sharing it needs no lock; it says nothing of the entry.
+					continue
 				}
+				fresh = false
 				rel := held{}
 				for k, v := range s.held {
 					switch {
@@ -551,6 +592,16 @@ func (st *state) solve() {
 	for _, fn := range st.funcs {
 		st.flows[fn] = st.pl.flow(fn, st.entries[fn])
 	}
+}
+
+// holdsUnder reports whether h holds a lock of the value at key.
+func holdsUnder(h held, key string) bool {
+	for k := range h {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func recvIsValue(fn *ssa.Function) bool {
@@ -652,7 +703,14 @@ func (st *state) walk(fn *ssa.Function, visit func(ssa.Instruction, held)) {
 
 // isLocal reports whether p is on a value fn has not shared yet: one it
 // allocated itself, or the receiver of a method only called on such values.
-func (st *state) isLocal(p place, fn *ssa.Function) bool {
+func (st *state) isLocal(p place, fn *ssa.Function) bool { return st.isLocalD(p, fn, 0) }
+
+func (st *state) isLocalD(p place, fn *ssa.Function, depth int) bool {
+	if cell, ok := p.root.(*ssa.Alloc); ok && p.deref && p.key == rootPlace(cell, "").key+"*" {
+		// w := &WAL{...}; w, err = w.renameWAL(): a local variable whose
+		// every assigned value is itself still the function's own.
+		return st.cellLocal(cell, fn, depth+1)
+	}
 	if p.deref {
 		return false
 	}
@@ -679,6 +737,93 @@ func (st *state) isLocal(p place, fn *ssa.Function) bool {
 		// Only the receiver of a fresh method; closures see their parent's.
 		owner := r.Parent()
 		return owner != nil && len(owner.Params) > 0 && owner.Params[0] == r && st.fresh[owner]
+	}
+	return false
+}
+
+// cellLocal reports whether every value stored in the variable cell is a
+// fresh value of fn: an allocation, a new*/New* result, or what a method
+// called on such a value returns (w, err = w.renameWAL(dir)).
+func (st *state) cellLocal(cell *ssa.Alloc, fn *ssa.Function, depth int) bool {
+	refs := cell.Referrers()
+	if refs == nil || depth > 4 || !st.isLocal(rootPlace(cell, ""), fn) {
+		return false
+	}
+	n := 0
+	for _, r := range *refs {
+		store, ok := r.(*ssa.Store)
+		if !ok || store.Addr != cell {
+			continue
+		}
+		n++
+		if reassignsSelf(store.Val, cell) {
+			continue
+		}
+		if !st.freshValue(store.Val, fn, depth+1) {
+			return false
+		}
+	}
+	return n > 0
+}
+
+// reassignsSelf reports whether v is what a method called on the value in
+// cell returns as its receiver's type: w, err = w.renameWAL(dir).
+func reassignsSelf(v ssa.Value, cell *ssa.Alloc) bool {
+	if e, ok := v.(*ssa.Extract); ok {
+		if e.Index != 0 {
+			return false
+		}
+		v = e.Tuple
+	}
+	call, ok := v.(*ssa.Call)
+	if !ok {
+		return false
+	}
+	callee := call.Call.StaticCallee()
+	if callee == nil || callee.Signature.Recv() == nil || len(call.Call.Args) == 0 {
+		return false
+	}
+	load, ok := call.Call.Args[0].(*ssa.UnOp)
+	if !ok || load.X != cell {
+		return false
+	}
+	res := callee.Signature.Results()
+	return res.Len() > 0 && types.Identical(res.At(0).Type(), callee.Signature.Recv().Type())
+}
+
+func (st *state) freshValue(v ssa.Value, fn *ssa.Function, depth int) bool {
+	if depth > 4 {
+		return false
+	}
+	switch v := v.(type) {
+	case *ssa.Alloc:
+		return st.isLocal(rootPlace(v, ""), fn)
+	case *ssa.Const:
+		return true // nil
+	case *ssa.Extract:
+		return st.freshValue(v.Tuple, fn, depth+1)
+	case *ssa.Call:
+		callee := v.Call.StaticCallee()
+		if callee == nil || v.Parent() != fn {
+			return false
+		}
+		if n := callee.Name(); strings.HasPrefix(n, "new") || strings.HasPrefix(n, "New") {
+			return true
+		}
+		if callee.Signature.Recv() != nil && len(v.Call.Args) > 0 && st.fresh[callee] {
+			// A method only called on fresh values returns one of its receiver's type.
+			recvT := callee.Signature.Recv().Type()
+			res := callee.Signature.Results()
+			if res.Len() > 0 && types.Identical(res.At(0).Type(), recvT) {
+				if st.isLocalD(st.pl.of(v.Call.Args[0]), fn, depth+1) {
+					return true
+				}
+			}
+		}
+	case *ssa.UnOp:
+		if cell, ok := v.X.(*ssa.Alloc); ok && v.Op.String() == "*" {
+			return st.cellLocal(cell, fn, depth+1)
+		}
 	}
 	return false
 }
@@ -1297,13 +1442,15 @@ func (st *state) report(guarded []*fieldStats) {
 				Message: fmt.Sprintf("%s accessed under %s here", fs.prefix+fs.field.Name(), guardName),
 			})
 		}
-		reported := map[int]bool{}
+		// One finding per function, at its first unguarded access: one
+		// careless function is one mistake.
+		sort.Slice(fs.bad, func(i, j int) bool { return fs.bad[i].pos < fs.bad[j].pos })
+		reported := map[*ssa.Function]bool{}
 		for _, a := range fs.bad {
-			line := st.pass.Fset.Position(a.pos).Line
-			if reported[line] {
+			if reported[topLevel(a.fn)] {
 				continue
 			}
-			reported[line] = true
+			reported[topLevel(a.fn)] = true
 			name := a.base.pretty + "." + fs.prefix + fs.field.Name()
 			lock := st.lockFor(a, fs.guard, guardName)
 			what := "read"
