@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +50,12 @@ Flags:
 // it analyzes, so the parent sluice vet can show progress.
 const progressEnv = "SLUICE_VET_PROGRESS"
 
+// noTestsEnv, when set, tells the vet tool to leave _test.go files out of
+// every package (sluice vet -test=false): go vet always vets a package
+// with its test files, so without this a test file that does not compile
+// would fail the run, and test code would shape the findings.
+const noTestsEnv = "SLUICE_VET_NOTESTS"
+
 // IsVetTool reports whether args (the program's arguments, without its
 // name) are the go command running this binary as a vet tool (go vet
 // -vettool): it asks for the version and flags, then passes one .cfg file
@@ -68,9 +76,20 @@ func IsVetTool(args []string) bool {
 // and exits.
 func VetTool() {
 	args := os.Args[1:]
+	noTests := os.Getenv(noTestsEnv) != ""
+	if noTests && len(args) > 0 && args[0] == "-V=full" {
+		printNoTestsVersion()
+	}
+	var cfg unitConfig
+	if len(args) > 0 {
+		cfg = readUnitConfig(args[len(args)-1])
+		if noTests && strings.HasSuffix(args[len(args)-1], ".cfg") {
+			args[len(args)-1] = withoutTests(args[len(args)-1])
+		}
+	}
 	noteProgress(args)
 	analyzers := Analyzers()
-	if len(args) > 0 && vetxOnly(args[len(args)-1]) {
+	if cfg.VetxOnly {
 		// The go command asks for a dependency's facts only. unitchecker
 		// would also run every analyzer that merely requires a
 		// fact-producing one, on every dependency, for nothing: keep the
@@ -78,21 +97,81 @@ func VetTool() {
 		analyzers = slices.DeleteFunc(analyzers, func(a *analysis.Analyzer) bool { return len(a.FactTypes) == 0 })
 		analyzers = append(analyzers, facts.Analyzer)
 	}
+	os.Args = append(os.Args[:1], args...)
 	unitchecker.Main(analyzers...)
 }
 
-// vetxOnly reports whether the go vet unit config at path asks only for the
-// package's facts (a dependency of the packages being vetted).
-func vetxOnly(path string) bool {
+// unitConfig is what the vet tool reads of a go vet unit config: whether
+// the go command asks only for the package's facts (a dependency of the
+// packages being vetted).
+type unitConfig struct {
+	VetxOnly bool
+}
+
+// readUnitConfig reads the go vet unit config at path; anything unreadable
+// reads as the zero config, and unitchecker reports the problem.
+func readUnitConfig(path string) unitConfig {
+	var cfg unitConfig
 	if !strings.HasSuffix(path, ".cfg") {
-		return false
+		return cfg
 	}
+	if data, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(data, &cfg)
+	}
+	return cfg
+}
+
+// withoutTests writes a copy of the unit config at path without its
+// _test.go files, next to it in the go command's work directory, and
+// returns the copy's path. A package of test files only (an external test
+// package) has nothing left: the tool exits at once. Its facts are read only
+// by other test packages, left out too. Anything unexpected returns path,
+// for unitchecker to run as is or report.
+func withoutTests(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return false // unitchecker reports the problem
+		return path
 	}
-	var cfg struct{ VetxOnly bool }
-	return json.Unmarshal(data, &cfg) == nil && cfg.VetxOnly
+	var cfg map[string]any
+	if json.Unmarshal(data, &cfg) != nil {
+		return path
+	}
+	files, _ := cfg["GoFiles"].([]any)
+	kept := slices.DeleteFunc(slices.Clone(files), func(f any) bool {
+		name, _ := f.(string)
+		return strings.HasSuffix(name, "_test.go")
+	})
+	if len(kept) == len(files) {
+		return path
+	}
+	if len(kept) == 0 {
+		os.Exit(0)
+	}
+	cfg["GoFiles"] = kept
+	out, err := json.Marshal(cfg)
+	if err != nil {
+		return path
+	}
+	copyPath := strings.TrimSuffix(path, ".cfg") + "-notests.cfg"
+	if os.WriteFile(copyPath, out, 0o666) != nil {
+		return path
+	}
+	return copyPath
+}
+
+// printNoTestsVersion answers the go command's -V=full like unitchecker,
+// with a build ID of its own: go vet caches each package's output under the
+// tool's ID, and a run without test variants must not replay one with them.
+func printNoTestsVersion() {
+	h := sha256.New()
+	if self, err := os.Executable(); err == nil {
+		if f, err := os.Open(self); err == nil {
+			io.Copy(h, f)
+			f.Close()
+		}
+	}
+	fmt.Printf("%s version devel sluice-notests buildID=%x-notests\n", os.Args[0], h.Sum(nil))
+	os.Exit(0)
 }
 
 // noteProgress records, for the parent sluice vet, that a vet-tool run is
@@ -127,6 +206,8 @@ type related struct {
 	Line    int    `json:"line"`
 	Column  int    `json:"column"`
 	Message string `json:"message"`
+
+	abs string
 }
 
 type vetOptions struct {
@@ -203,25 +284,41 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
+	fail := func(err error) int {
+		if ctx.Err() != nil {
+			// The go commands were stopped; whatever they said is noise.
+			fmt.Fprintln(stderr, "sluice vet: interrupted")
+		} else {
+			fmt.Fprintf(stderr, "sluice vet: %v\n", err)
+		}
+		return 2
+	}
+	w := stdout
+	if o.out != "" {
+		// Open the report file first, so a path that cannot be written
+		// fails before a long run rather than after it.
+		out, err := openOutput(o.out)
+		if err != nil {
+			return fail(err)
+		}
+		defer out.abandon()
+		w = out
+	}
 	modRoot, err := moduleRoot(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice vet: %v\n", err)
-		return 2
+		return fail(err)
 	}
 	roots, err := listPackages(ctx, o.patterns)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice vet: %v\n", err)
-		return 2
+		return fail(err)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice vet: cannot find this program to use as the vet tool: %v\n", err)
-		return 2
+		return fail(fmt.Errorf("cannot find this program to use as the vet tool: %v", err))
 	}
-	findings, err := vetPackages(ctx, self, o.patterns, roots, stderr)
+	findings, err := vetPackages(ctx, self, o.patterns, roots, o.tests, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice vet: %v\n", err)
-		return 2
+		return fail(err)
 	}
 	if !o.tests {
 		findings = slices.DeleteFunc(findings, func(f finding) bool { return strings.HasSuffix(f.File, "_test.go") })
@@ -231,17 +328,13 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sortFindings(findings)
 
-	w := stdout
-	if o.out != "" {
-		f, err := os.Create(o.out)
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice vet: %v\n", err)
-			return 2
-		}
-		defer f.Close()
-		w = f
+	write := func(w io.Writer) error { return writeFindings(w, o.format, findings) }
+	if out, ok := w.(*output); ok {
+		err = out.commit(write)
+	} else {
+		err = write(w)
 	}
-	if err := writeFindings(w, o.format, findings); err != nil {
+	if err != nil {
 		fmt.Fprintf(stderr, "sluice vet: writing findings: %v\n", err)
 		return 2
 	}
@@ -255,13 +348,71 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-// moduleRoot returns the directory of the main module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+// output is the -o file. It is opened before vetting and written only at
+// the end, so a failed run leaves an old report as it was and creates none.
+type output struct {
+	*os.File
+	created bool // by this run: removed again if nothing is written
+	done    bool
+}
+
+func openOutput(path string) (*output, error) {
+	_, statErr := os.Stat(path)
+	// No O_TRUNC: the old contents go only once the new ones are ready.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %v", commandError(err))
+		return nil, err
 	}
-	gomod := strings.TrimSpace(string(out))
+	return &output{File: f, created: errors.Is(statErr, fs.ErrNotExist)}, nil
+}
+
+// commit replaces the file's contents with what write writes. If that
+// fails, a regular file is removed rather than left half-written.
+func (o *output) commit(write func(io.Writer) error) error {
+	o.done = true
+	st, err := o.Stat()
+	regular := err == nil && st.Mode().IsRegular()
+	if regular {
+		err = o.Truncate(0)
+	}
+	if err == nil {
+		err = write(o.File)
+	}
+	if cerr := o.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && regular {
+		os.Remove(o.Name())
+		err = fmt.Errorf("%v (removed the incomplete %s)", err, o.Name())
+	}
+	return err
+}
+
+// abandon closes the file unwritten (unless commit ran), removing it if
+// this run created it.
+func (o *output) abandon() {
+	if o.done {
+		return
+	}
+	o.Close()
+	if o.created {
+		os.Remove(o.Name())
+	}
+}
+
+// moduleRoot returns the directory file paths are given relative to: the
+// workspace's (the go.work file's) in workspace mode, where a repository's
+// root usually holds go.work, otherwise the main module's go.mod's.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD", "GOWORK").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD GOWORK: %v", commandError(err))
+	}
+	gomod, gowork, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	gomod, gowork = strings.TrimSpace(gomod), strings.TrimSpace(gowork)
+	if gowork != "" && gowork != "off" {
+		return filepath.Dir(gowork), nil
+	}
 	if gomod == "" || gomod == os.DevNull {
 		wd, _ := os.Getwd()
 		return "", fmt.Errorf("no go.mod in %s or any parent directory: run sluice vet inside the module of the code to check", wd)
@@ -316,7 +467,7 @@ func listPackages(ctx context.Context, patterns []string) (int, error) {
 // vetPackages runs go vet with tool as the vet tool over patterns and
 // collects the findings from its JSON output. While it runs longer than a
 // couple of seconds it prints progress to stderr.
-func vetPackages(ctx context.Context, tool string, patterns []string, roots int, stderr io.Writer) ([]finding, error) {
+func vetPackages(ctx context.Context, tool string, patterns []string, roots int, tests bool, stderr io.Writer) ([]finding, error) {
 	progress, err := os.CreateTemp("", "sluice-vet-progress-*")
 	if err != nil {
 		return nil, err
@@ -326,6 +477,13 @@ func vetPackages(ctx context.Context, tool string, patterns []string, roots int,
 
 	cmd := exec.CommandContext(ctx, "go", append([]string{"vet", "-vettool=" + tool, "-json"}, patterns...)...)
 	cmd.Env = append(os.Environ(), progressEnv+"="+progress.Name())
+	if !tests {
+		cmd.Env = append(cmd.Env, noTestsEnv+"=1")
+	}
+	// On interrupt, let the go command stop its tools and remove its work
+	// directory; kill it only if it has not exited a while later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 
@@ -421,7 +579,7 @@ func parseVetJSON(data []byte) ([]finding, error) {
 					f := finding{Rule: name, abs: file, File: file, Line: line, Column: col, Message: d.Message}
 					for _, r := range d.Related {
 						rf, rl, rc := splitPosn(r.Posn)
-						f.Related = append(f.Related, related{File: rf, Line: rl, Column: rc, Message: r.Message})
+						f.Related = append(f.Related, related{File: rf, Line: rl, Column: rc, Message: r.Message, abs: rf})
 					}
 					findings = append(findings, f)
 				}
@@ -455,15 +613,20 @@ func splitPosn(posn string) (file string, line, col int) {
 
 func relativize(f *finding, root string) {
 	rel := func(p string) string {
-		if r, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(r, "..") {
+		if r, err := filepath.Rel(root, p); err == nil && !outside(r) {
 			return filepath.ToSlash(r)
 		}
 		return filepath.ToSlash(p)
 	}
 	f.File = rel(f.abs)
 	for i := range f.Related {
-		f.Related[i].File = rel(f.Related[i].File)
+		f.Related[i].File = rel(f.Related[i].abs)
 	}
+}
+
+// outside reports whether rel, a filepath.Rel result, leaves its base.
+func outside(rel string) bool {
+	return rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func sortFindings(fs []finding) {
@@ -509,14 +672,18 @@ func writeFindings(w io.Writer, format string, fs []finding) error {
 	}
 	bw := bufio.NewWriter(w)
 	wd, _ := os.Getwd()
-	for _, f := range fs {
-		name := f.abs
-		if r, err := filepath.Rel(wd, f.abs); err == nil && !strings.HasPrefix(r, "..") {
-			name = r
+	// Text names files as go vet does: relative to the working directory
+	// when under it, else absolute.
+	name := func(abs string) string {
+		if r, err := filepath.Rel(wd, abs); err == nil && !outside(r) {
+			return r
 		}
-		fmt.Fprintf(bw, "%s:%d:%d: %s: %s\n", name, f.Line, f.Column, f.Rule, f.Message)
+		return abs
+	}
+	for _, f := range fs {
+		fmt.Fprintf(bw, "%s:%d:%d: %s: %s\n", name(f.abs), f.Line, f.Column, f.Rule, f.Message)
 		for _, r := range f.Related {
-			fmt.Fprintf(bw, "\t%s:%d: %s\n", r.File, r.Line, r.Message)
+			fmt.Fprintf(bw, "\t%s:%d: %s\n", name(r.abs), r.Line, r.Message)
 		}
 	}
 	return bw.Flush()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"go/ast"
 	"go/parser"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluice-go/sluice/vet"
 )
 
 // buildSluice builds this command into a temporary directory. sluice vet
@@ -74,6 +77,19 @@ var findingFiles = map[string]string{
 	"a/a_test.go": "package a\n\n//sluice:ignore fanout\nfunc helper() {}\n",
 	"clean/c.go":  "package clean\n\nfunc G() int { return 1 }\n",
 }
+
+// fanoutFile starts a goroutine per element of a parameter: a fanout finding
+// at 7:3 with a related position at line 6 (the loop).
+const fanoutFile = `package sub
+
+import "net/http"
+
+func Fan(urls []string) {
+	for _, u := range urls {
+		go http.Get(u)
+	}
+}
+`
 
 func TestVetCommand(t *testing.T) {
 	bin := buildSluice(t)
@@ -164,6 +180,75 @@ func TestVetCommand(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.errOut, "example.com/notthere/pkg") {
 			t.Fatalf("exit %d, stderr:\n%s", r.code, r.errOut)
 		}
+	})
+	t.Run("-test=false does not load test files", func(t *testing.T) {
+		// A test file that does not compile, and one whose test code
+		// would be analyzed: neither may matter when tests are left out.
+		m := writeModule(t, map[string]string{
+			"b/b.go":      "package b\n\n//sluice:ignore lockhold a typo\nfunc F() {}\n",
+			"b/b_test.go": "package b\n\nvar x int = \"s\"\n",
+		})
+		r := runSluice(t, bin, m, "vet", "-test=false", "./...")
+		if r.code != 1 || !strings.Contains(r.out, "b/b.go:3:1: ignore:") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errOut)
+		}
+		// With tests included the broken test file is a load error.
+		r = runSluice(t, bin, m, "vet", "./...")
+		if r.code != 2 || !strings.Contains(r.errOut, "b_test.go") {
+			t.Fatalf("with tests: exit %d\nstderr:\n%s", r.code, r.errOut)
+		}
+	})
+	t.Run("-o to an unwritable path fails before vetting", func(t *testing.T) {
+		// The packages do not type-check either: the path is reported first.
+		bad := writeModule(t, map[string]string{"b/b.go": "package b\n\nvar x int = \"s\"\n"})
+		r := runSluice(t, bin, bad, "vet", "-o", filepath.Join(t.TempDir(), "no", "such", "x.sarif"), "./...")
+		if r.code != 2 || !strings.Contains(r.errOut, "no such file") || strings.Contains(r.errOut, "cannot use") {
+			t.Fatalf("exit %d, stderr:\n%s", r.code, r.errOut)
+		}
+	})
+	t.Run("-o keeps an old report when the run fails", func(t *testing.T) {
+		bad := writeModule(t, map[string]string{"b/b.go": "package b\n\nvar x int = \"s\"\n"})
+		out := filepath.Join(t.TempDir(), "report.txt")
+		os.WriteFile(out, []byte("old\n"), 0o644)
+		if r := runSluice(t, bin, bad, "vet", "-o", out, "./..."); r.code != 2 {
+			t.Fatalf("exit %d, stderr:\n%s", r.code, r.errOut)
+		}
+		if data, _ := os.ReadFile(out); string(data) != "old\n" {
+			t.Errorf("report after a failed run = %q, want the old one", data)
+		}
+		fresh := filepath.Join(t.TempDir(), "new.txt")
+		runSluice(t, bin, bad, "vet", "-o", fresh, "./...")
+		if _, err := os.Stat(fresh); err == nil {
+			t.Errorf("a failed run left %s behind", fresh)
+		}
+	})
+	t.Run("sarif uris are URIs", func(t *testing.T) {
+		m := writeModule(t, map[string]string{"a/x#1%.go": findingFiles["a/a.go"]})
+		r := runSluice(t, bin, m, "vet", "-format", "sarif", "./...")
+		checkSARIF(t, []byte(r.out), map[string]int{"a/x%231%25.go": 3})
+	})
+	t.Run("text: related positions are named like the finding", func(t *testing.T) {
+		m := writeModule(t, map[string]string{"fo/sub/f.go": fanoutFile})
+		r := runSluice(t, bin, filepath.Join(m, "fo"), "vet", "./...")
+		if r.code != 1 || !strings.Contains(r.out, "sub/f.go:7:3: fanout:") || !strings.Contains(r.out, "\tsub/f.go:6:") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errOut)
+		}
+	})
+	t.Run("a go.work workspace: paths relative to the workspace", func(t *testing.T) {
+		ws := t.TempDir()
+		for _, m := range []string{"m1", "m2"} {
+			os.MkdirAll(filepath.Join(ws, m, "p"), 0o755)
+			os.WriteFile(filepath.Join(ws, m, "go.mod"), []byte("module example.com/"+m+"\n\ngo 1.26\n"), 0o644)
+			os.WriteFile(filepath.Join(ws, m, "p", "p.go"), []byte(findingFiles["a/a.go"]), 0o644)
+		}
+		os.WriteFile(filepath.Join(ws, "go.work"), []byte("go 1.26\n\nuse (\n\t./m1\n\t./m2\n)\n"), 0o644)
+		r := runSluice(t, bin, ws, "vet", "-format", "sarif", "./m1/...", "./m2/...")
+		if r.code != 1 {
+			t.Fatalf("workspace root: exit %d, stderr:\n%s", r.code, r.errOut)
+		}
+		checkSARIF(t, []byte(r.out), map[string]int{"m1/p/p.go": 3, "m2/p/p.go": 3})
+		r = runSluice(t, bin, filepath.Join(ws, "m1"), "vet", "-format", "sarif", "example.com/m2/...")
+		checkSARIF(t, []byte(r.out), map[string]int{"m2/p/p.go": 3})
 	})
 	t.Run("no go.mod exits 2", func(t *testing.T) {
 		dir := t.TempDir()
@@ -322,6 +407,15 @@ func typeName(e ast.Expr) string {
 		return typeName(e.X)
 	}
 	return ""
+}
+
+func TestVetInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var o, e bytes.Buffer
+	if code := vet.Command(ctx, []string{"./..."}, &o, &e); code != 2 || !strings.Contains(e.String(), "interrupted") {
+		t.Fatalf("exit %d, stderr:\n%s", code, e.String())
+	}
 }
 
 // The flag and module checks need no vet tool, so they run in-process.

@@ -177,7 +177,7 @@ func run(pass *analysis.Pass) (any, error) {
 	c.findSpawners()
 	for _, f := range pass.Files {
 		tf := pass.Fset.File(f.FileStart)
-		if tf == nil || ast.IsGenerated(f) || strings.HasSuffix(tf.Name(), "_test.go") {
+		if tf == nil || diag.Generated(pass.Fset, f) || strings.HasSuffix(tf.Name(), "_test.go") {
 			continue
 		}
 		c.file(f)

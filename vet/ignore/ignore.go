@@ -11,6 +11,7 @@ package ignore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/analysis"
@@ -36,6 +37,10 @@ func run(pass *analysis.Pass) (any, error) {
 				}
 			}
 			switch {
+			case slices.Contains(d.Rules, ""):
+				// "lockheld, fanout why": the space ends the rule list, so
+				// fanout would silently become part of the reason.
+				pass.Reportf(d.Pos, "//sluice:ignore has an empty rule name in %q; separate rules with commas and no spaces", strings.Join(d.Rules, ","))
 			case len(d.Rules) == 0:
 				pass.Reportf(d.Pos, "//sluice:ignore names no rule; write //sluice:ignore RULE reason, with RULE one of %s", strings.Join(diag.Rules, ", "))
 			case len(unknown) > 0:

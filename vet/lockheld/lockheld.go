@@ -42,7 +42,6 @@
 package lockheld
 
 import (
-	"go/ast"
 	"go/token"
 	"strings"
 
@@ -76,7 +75,7 @@ func run(pass *analysis.Pass) (res any, err error) {
 	}
 	generated := map[*token.File]bool{}
 	for _, f := range pass.Files {
-		if ast.IsGenerated(f) {
+		if diag.Generated(pass.Fset, f) {
 			generated[pass.Fset.File(f.Package)] = true
 		}
 	}

@@ -355,7 +355,7 @@ func (c *checker) assignedLit(v *types.Var) *ast.FuncLit {
 func (c *checker) generated(pos token.Pos) bool {
 	for _, f := range c.pass.Files {
 		if f.FileStart <= pos && pos <= f.FileEnd {
-			return ast.IsGenerated(f)
+			return diag.Generated(c.pass.Fset, f)
 		}
 	}
 	return false

@@ -72,7 +72,7 @@ func run(pass *analysis.Pass) (any, error) {
 		if tf == nil {
 			continue
 		}
-		if ast.IsGenerated(f) || strings.HasSuffix(tf.Name(), "_test.go") {
+		if diag.Generated(pass.Fset, f) || strings.HasSuffix(tf.Name(), "_test.go") {
 			skip[tf] = true
 			continue
 		}

@@ -9,8 +9,9 @@
 // and covers a finding of one of its rules on the directive's own line, on
 // the line just below it, or anywhere in the function whose declaration it
 // stands above (in or directly after the doc comment). The reason, the
-// text after the rules up to any trailing "//" comment, is required; the analyzer in package vet/ignore reports directives with an
-// unknown rule or no reason.
+// text after the rules up to any trailing "//" comment, is required; the
+// analyzer in package vet/ignore reports directives with an unknown rule
+// or no reason.
 package diag
 
 import (
@@ -162,6 +163,18 @@ func Suppressed(pass *analysis.Pass, rule string, pos token.Pos) bool {
 		}
 	}
 	return false
+}
+
+// Generated reports whether file is generated code, which analyzers skip.
+// It is ast.IsGenerated, except for the files cmd/cgo writes for a package
+// that imports "C" (name.cgo1.go): they are the package's own code,
+// translated, and //line directives keep its positions, so they are checked.
+func Generated(fset *token.FileSet, file *ast.File) bool {
+	if !ast.IsGenerated(file) {
+		return false
+	}
+	tf := fset.File(file.Pos())
+	return tf == nil || !strings.HasSuffix(tf.Name(), ".cgo1.go")
 }
 
 func fileOf(pass *analysis.Pass, pos token.Pos) *ast.File {

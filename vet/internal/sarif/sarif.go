@@ -7,6 +7,8 @@ package sarif
 import (
 	"encoding/json"
 	"io"
+	"net/url"
+	"strings"
 )
 
 // Rule describes one rule in the log's tool section.
@@ -14,8 +16,9 @@ type Rule struct {
 	ID, Short, Help, HelpURI string
 }
 
-// Location is a place in a file; File is relative to the root the log is
-// read against (for sluice, the module root), with forward slashes.
+// Location is a place in a file. File has forward slashes and is relative
+// to the root the log is read against (for sluice, the module root), or
+// absolute for a file outside it (the standard library, the module cache).
 type Location struct {
 	File         string
 	Line, Column int
@@ -85,9 +88,7 @@ func loc(l Location, id int) location {
 		line = 1
 	}
 	out := location{Physical: physical{
-		// %SRCROOT% is the conventional base that code-scanning consumers
-		// resolve to their checkout; the uri is relative to it.
-		Artifact: artifact{URI: l.File, BaseID: "%SRCROOT%"},
+		Artifact: artifactOf(l.File),
 		Region:   region{StartLine: line, StartColumn: col},
 	}}
 	if id > 0 {
@@ -97,6 +98,21 @@ func loc(l Location, id int) location {
 		}
 	}
 	return out
+}
+
+// artifactOf turns a file path into a SARIF artifact location. The uri is a
+// URI reference, so a path's spaces, '#' and '%' are escaped. A relative
+// path is relative to %SRCROOT%, the conventional base that code-scanning
+// consumers resolve to their checkout; an absolute one becomes a file URI
+// with no base, which is what SARIF requires of an absolute uri.
+func artifactOf(file string) artifact {
+	if strings.HasPrefix(file, "/") || len(file) > 2 && file[1] == ':' && file[2] == '/' { // "C:/..." on Windows
+		u := url.URL{Scheme: "file", Path: "/" + strings.TrimPrefix(file, "/")}
+		return artifact{URI: u.String()}
+	}
+	// url.URL.String escapes the path and keeps a first segment with a
+	// colon from reading as a scheme.
+	return artifact{URI: (&url.URL{Path: file}).String(), BaseID: "%SRCROOT%"}
 }
 
 type jsonLog struct {

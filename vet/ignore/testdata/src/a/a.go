@@ -19,3 +19,6 @@ func mixed() { f() }
 
 //sluice:ignoreme is another tool's directive and not ours
 func other() { f() }
+
+//sluice:ignore lockheld, fanout a space after the comma // want `empty rule name in "lockheld,"`
+func spaced() { f() }
