@@ -310,31 +310,12 @@ func (c *checker) ownedByGoroutine(fn *ssa.Function, t *term) bool {
 				return false
 			}
 			g, ok := refs[0].(*ssa.Go)
-			if !ok || g.Call.Value != mc || inLoop(g.Block()) {
+			if !ok || g.Call.Value != mc || ssapass.InLoop(g.Block()) {
 				return false
 			}
 			cell, ok := mc.Bindings[i].(*ssa.Alloc)
 			return ok && !cellContent(cell).shared()
 		}
-	}
-	return false
-}
-
-// inLoop reports whether b can reach itself.
-func inLoop(b *ssa.BasicBlock) bool {
-	seen := map[*ssa.BasicBlock]bool{}
-	stack := append([]*ssa.BasicBlock(nil), b.Succs...)
-	for len(stack) > 0 {
-		x := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if x == b {
-			return true
-		}
-		if seen[x] {
-			continue
-		}
-		seen[x] = true
-		stack = append(stack, x.Succs...)
 	}
 	return false
 }

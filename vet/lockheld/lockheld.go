@@ -181,7 +181,7 @@ func checkLeases(pass *analysis.Pass, fr *facts.Result, fn *ssa.Function, skip f
 				if i >= len(call.Call.Args) {
 					continue
 				}
-				cb := callbackOf(call.Call.Args[i])
+				cb := ssapass.StaticFunc(call.Call.Args[i])
 				if cb == nil || cb.Pkg != fn.Pkg {
 					continue
 				}
@@ -222,19 +222,6 @@ func harness(pass *analysis.Pass, p token.Pos, chain []string) bool {
 		return false
 	}
 	return len(chain) == 0 || !netcall.IsCallName(chain[len(chain)-1])
-}
-
-func callbackOf(v ssa.Value) *ssa.Function {
-	switch v := v.(type) {
-	case *ssa.Function:
-		return v
-	case *ssa.MakeClosure:
-		fn, _ := v.Fn.(*ssa.Function)
-		return fn
-	case *ssa.ChangeType:
-		return callbackOf(v.X)
-	}
-	return nil
 }
 
 func fixFor(kind string) string {

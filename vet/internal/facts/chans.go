@@ -2,6 +2,7 @@ package facts
 
 import (
 	"fmt"
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"go/constant"
 	"go/token"
 	"go/types"
@@ -132,25 +133,6 @@ func chanElem(t types.Type) types.Type {
 	return nil
 }
 
-// inLoop reports whether b lies on a cycle of its function's CFG.
-func inLoop(b *ssa.BasicBlock) bool {
-	seen := map[*ssa.BasicBlock]bool{}
-	stack := append([]*ssa.BasicBlock(nil), b.Succs...)
-	for len(stack) > 0 {
-		x := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if x == b {
-			return true
-		}
-		if seen[x] {
-			continue
-		}
-		seen[x] = true
-		stack = append(stack, x.Succs...)
-	}
-	return false
-}
-
 // sendBlocks: a send blocks when the channel is surely unbuffered, when it
 // is a channel semaphore (buffered chan struct{} released by a receive),
 // or when it is a buffered channel made in this function that is sent to
@@ -207,7 +189,7 @@ func roomFor(mk *ssa.MakeChan) bool {
 	for _, ref := range *refs {
 		switch ref := ref.(type) {
 		case *ssa.Send:
-			if inLoop(ref.Block()) {
+			if ssapass.InLoop(ref.Block()) {
 				return false
 			}
 			sends++
@@ -788,7 +770,7 @@ func (r *Result) findFeed(f *types.Var, T *types.Named) *feed {
 				if !ok || !ofType(fn, T) {
 					continue
 				}
-				if cb := calleeOf(g.Call.Value); cb != nil && g.Call.Method == nil {
+				if cb := ssapass.StaticFunc(g.Call.Value); cb != nil && g.Call.Method == nil {
 					started[cb] = true
 				}
 			}
@@ -800,7 +782,7 @@ func (r *Result) findFeed(f *types.Var, T *types.Named) *feed {
 		if !started[fn] || !ofType(fn, T) {
 			return false
 		}
-		if inLoop(b) {
+		if ssapass.InLoop(b) {
 			looped = true
 		}
 		for _, p := range producers {

@@ -1,6 +1,7 @@
 package facts
 
 import (
+	"github.com/sluice-go/sluice/vet/internal/ssapass"
 	"go/token"
 	"go/types"
 
@@ -262,7 +263,7 @@ func deferredChanOp(fn *ssa.Function) bool {
 			if !ok {
 				continue
 			}
-			cb := calleeOf(d.Call.Value)
+			cb := ssapass.StaticFunc(d.Call.Value)
 			if cb == nil {
 				continue
 			}

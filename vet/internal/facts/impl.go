@@ -265,7 +265,7 @@ func (r *Result) blocking(instr ssa.Instruction) ([]string, bool) {
 			if i < 0 || i >= len(call.Call.Args) {
 				continue
 			}
-			if cb := calleeOf(call.Call.Args[i]); cb != nil {
+			if cb := ssapass.StaticFunc(call.Call.Args[i]); cb != nil {
 				if c, ok := r.funcBlocking(cb); ok {
 					return append([]string{qualName(callee)}, c...), true
 				}
@@ -288,20 +288,6 @@ func (r *Result) feedBlocks(ch ssa.Value) ([]string, bool) {
 		}
 	}
 	return nil, false
-}
-
-// calleeOf is the function a function value v denotes, if static.
-func calleeOf(v ssa.Value) *ssa.Function {
-	switch v := v.(type) {
-	case *ssa.Function:
-		return v
-	case *ssa.MakeClosure:
-		fn, _ := v.Fn.(*ssa.Function)
-		return fn
-	case *ssa.ChangeType:
-		return calleeOf(v.X)
-	}
-	return nil
 }
 
 func (r *Result) trim(chain []string, ok bool) ([]string, bool) {

@@ -92,3 +92,38 @@ func IsStd(pass *analysis.Pass) bool {
 	}
 	return false
 }
+
+// InLoop reports whether b lies on a cycle of its function's control-flow
+// graph.
+func InLoop(b *ssa.BasicBlock) bool {
+	seen := map[*ssa.BasicBlock]bool{}
+	stack := append([]*ssa.BasicBlock(nil), b.Succs...)
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if x == b {
+			return true
+		}
+		if seen[x] {
+			continue
+		}
+		seen[x] = true
+		stack = append(stack, x.Succs...)
+	}
+	return false
+}
+
+// StaticFunc is the function a function value v denotes (a function, a
+// closure over one, or a conversion of either), or nil when it is dynamic.
+func StaticFunc(v ssa.Value) *ssa.Function {
+	switch v := v.(type) {
+	case *ssa.Function:
+		return v
+	case *ssa.MakeClosure:
+		fn, _ := v.Fn.(*ssa.Function)
+		return fn
+	case *ssa.ChangeType:
+		return StaticFunc(v.X)
+	}
+	return nil
+}
