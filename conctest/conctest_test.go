@@ -12,9 +12,9 @@ import (
 
 func TestMain(m *testing.M) { VerifyTestMain(m) }
 
-func TestGateReleasesInOrder(t *testing.T) {
+func TestTurnstileReleasesInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate()
+		g := NewTurnstile()
 		var mu sync.Mutex
 		var order []int
 		for i := range 4 {
@@ -44,14 +44,14 @@ func TestGateReleasesInOrder(t *testing.T) {
 			t.Fatalf("after Open: order %v", order)
 		}
 		if err := g.Pass(context.Background()); err != nil {
-			t.Fatalf("Pass on an open gate: %v", err)
+			t.Fatalf("Pass on an open turnstile: %v", err)
 		}
 	})
 }
 
-func TestGateTicketsAndCancel(t *testing.T) {
+func TestTurnstileTicketsAndCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate()
+		g := NewTurnstile()
 		g.Release(1) // a ticket for the next call
 		if err := g.Pass(context.Background()); err != nil {
 			t.Fatal(err)
@@ -71,9 +71,9 @@ func TestGateTicketsAndCancel(t *testing.T) {
 	})
 }
 
-func TestGateWaitEntered(t *testing.T) {
+func TestTurnstileWaitEntered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate()
+		g := NewTurnstile()
 		ctx := context.Background()
 		for range 3 {
 			go func() { _ = g.Pass(ctx) }()
@@ -96,7 +96,7 @@ func TestGateWaitEntered(t *testing.T) {
 func TestTracker(t *testing.T) {
 	var tr Tracker
 	var wg sync.WaitGroup
-	g := NewGate()
+	g := NewTurnstile()
 	for range 5 {
 		wg.Go(func() {
 			defer tr.Enter()()

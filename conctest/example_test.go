@@ -8,12 +8,12 @@ import (
 	"github.com/sluice-go/sluice/conctest"
 )
 
-// A Gate parks calls inside a fake backend until the test lets them go,
+// A Turnstile parks calls inside a fake backend until the test lets them go,
 // so a test can hold a resource saturated and look at what happens around
 // it, without sleeping.
-func ExampleGate() {
+func ExampleTurnstile() {
 	ctx := context.Background()
-	backend := conctest.NewGate()
+	backend := conctest.NewTurnstile()
 	var inflight conctest.Tracker
 
 	var wg sync.WaitGroup

@@ -14,8 +14,8 @@ import (
 // a message that starts with "conctest: " and names the call and the
 // mistake. None of them may get as far as starting a goroutine.
 func TestNilArguments(t *testing.T) {
-	g := NewGate()
-	g.Open() // an open gate must still refuse a nil ctx
+	g := NewTurnstile()
+	g.Open() // an open turnstile must still refuse a nil ctx
 	var nilCtx context.Context
 	var nilTB testing.TB
 	cases := []struct {
@@ -30,9 +30,9 @@ func TestNilArguments(t *testing.T) {
 		{"NoDeadlock nil t", "NoDeadlock with nil testing.TB", func() { NoDeadlock(nilTB, time.Second, "x", func() {}) }},
 		{"NoDeadlock nil fn", "NoDeadlock with nil fn", func() { NoDeadlock(t, time.Second, "x", nil) }},
 		{"Seed nil t", "Seed with nil testing.TB", func() { Seed(nilTB) }},
-		{"Gate.Pass nil ctx", "Gate.Pass with nil Context", func() { _ = g.Pass(nilCtx) }},
-		{"Gate.WaitEntered nil ctx", "Gate.WaitEntered with nil Context", func() { _ = g.WaitEntered(nilCtx, 0) }},
-		{"Gate.WaitBlocked nil ctx", "Gate.WaitBlocked with nil Context", func() { _ = g.WaitBlocked(nilCtx, 0) }},
+		{"Turnstile.Pass nil ctx", "Turnstile.Pass with nil Context", func() { _ = g.Pass(nilCtx) }},
+		{"Turnstile.WaitEntered nil ctx", "Turnstile.WaitEntered with nil Context", func() { _ = g.WaitEntered(nilCtx, 0) }},
+		{"Turnstile.WaitBlocked nil ctx", "Turnstile.WaitBlocked with nil Context", func() { _ = g.WaitBlocked(nilCtx, 0) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,7 +43,7 @@ func TestNilArguments(t *testing.T) {
 		})
 	}
 	if g.Entered() != 0 {
-		t.Fatalf("a nil-ctx Pass entered the gate: %d entered", g.Entered())
+		t.Fatalf("a nil-ctx Pass entered the turnstile: %d entered", g.Entered())
 	}
 }
 

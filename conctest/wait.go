@@ -7,7 +7,7 @@ import (
 )
 
 // pollEvery is how often WaitFor re-checks its condition. Prefer an event
-// (a channel, [Gate.WaitEntered]) when the code under test offers one; use
+// (a channel, [Turnstile.WaitEntered]) when the code under test offers one; use
 // WaitFor for state that has no event, such as a Stats() field.
 const pollEvery = time.Millisecond
 

@@ -96,7 +96,7 @@ func TestSerialNestedUnrelatedContext(t *testing.T) {
 func TestSerialCancelWhileWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := guard.Serial(&conn{})
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		held := make(chan error, 1)
 		go func() {
 			held <- a.Do(context.Background(), func(ctx context.Context, _ *conn) error { return gate.Pass(ctx) })
@@ -120,7 +120,7 @@ func TestSerialCancelWhileWaiting(t *testing.T) {
 func TestConcurrentOverlaps(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := guard.Concurrent(http.DefaultClient)
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		var wg sync.WaitGroup
 		for range 6 {
 			wg.Add(1)
@@ -220,7 +220,7 @@ func TestAccessClose(t *testing.T) {
 		// later caller get ErrClosed; a nested call of the admitted caller
 		// still runs.
 		s := guard.Serial(new(int))
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		inside := make(chan error, 1)
 		go func() {
 			inside <- s.Do(ctx, func(ctx context.Context, c *int) error {

@@ -20,7 +20,7 @@ type pair struct{ a, b int }
 func TestRWReadersShare(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := guard.NewRW(pair{})
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		var wg sync.WaitGroup
 		for range 5 {
 			wg.Add(1)
@@ -105,7 +105,7 @@ func TestRWStress(t *testing.T) {
 
 // rwCall starts a Read or Write whose callback blocks on gate; it returns
 // once the call is inside the lock or queued (the bubble has settled).
-func rwCall(g *guard.RW[[]string], write bool, gate *conctest.Gate, errs chan<- error) {
+func rwCall(g *guard.RW[[]string], write bool, gate *conctest.Turnstile, errs chan<- error) {
 	go func() {
 		fn := func(ctx context.Context, _ *[]string) error { return gate.Pass(ctx) }
 		if write {
@@ -120,7 +120,7 @@ func rwCall(g *guard.RW[[]string], write bool, gate *conctest.Gate, errs chan<- 
 func TestRWWaitingWriterBlocksLaterReaders(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := guard.NewRW([]string(nil))
-		r1, w, r2 := conctest.NewGate(), conctest.NewGate(), conctest.NewGate()
+		r1, w, r2 := conctest.NewTurnstile(), conctest.NewTurnstile(), conctest.NewTurnstile()
 		errs := make(chan error, 3)
 		rwCall(g, false, r1, errs)
 		rwCall(g, true, w, errs)
@@ -155,7 +155,7 @@ func TestRWCancelWriterAtHead(t *testing.T) {
 	// once, alongside the reader that still holds.
 	synctest.Test(t, func(t *testing.T) {
 		g := guard.NewRW([]string(nil))
-		r1, r2 := conctest.NewGate(), conctest.NewGate()
+		r1, r2 := conctest.NewTurnstile(), conctest.NewTurnstile()
 		errs := make(chan error, 3)
 		rwCall(g, false, r1, errs)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -194,7 +194,7 @@ func TestRWNested(t *testing.T) {
 		// Read inside Read runs inline even while a writer is queued
 		// (taking a second read hold would wait behind that writer, which
 		// waits for us: a deadlock).
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		outer := make(chan error, 1)
 		go func() {
 			outer <- g.Read(ctx, func(ctx context.Context, p *pair) error {
@@ -281,7 +281,7 @@ func TestRWStaleContext(t *testing.T) {
 		g := guard.NewRW(pair{})
 		var kept context.Context
 		_ = g.Write(context.Background(), func(ctx context.Context, _ *pair) error { kept = ctx; return nil })
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		errs := make(chan error, 1)
 		go func() {
 			errs <- g.Write(context.Background(), func(ctx context.Context, _ *pair) error { return gate.Pass(ctx) })
@@ -302,7 +302,7 @@ func TestRWStaleContext(t *testing.T) {
 func TestRWClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := guard.NewRW([]string(nil))
-		r := conctest.NewGate()
+		r := conctest.NewTurnstile()
 		errs := make(chan error, 1)
 		rwCall(g, false, r, errs)
 		wErr := make(chan error, 2)

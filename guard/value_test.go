@@ -136,7 +136,7 @@ func queueUp(t *testing.T, g *guard.Value[account], names ...string) (wait func(
 // called; it returns once the lock is held.
 func holdOpen(t *testing.T, g *guard.Value[account]) (release func()) {
 	t.Helper()
-	gate := conctest.NewGate()
+	gate := conctest.NewTurnstile()
 	done := make(chan error)
 	go func() {
 		done <- g.Do(context.Background(), func(ctx context.Context, _ *account) error {
@@ -416,7 +416,7 @@ func TestValuePanicReleases(t *testing.T) {
 func TestValueClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := guard.New(account{})
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		holderErr := make(chan error)
 		go func() {
 			holderErr <- g.Do(context.Background(), func(ctx context.Context, a *account) error {
@@ -520,7 +520,7 @@ func TestValueCancelWhenWoken(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			g := guard.New(account{})
 			ctx, cancel := context.WithCancel(context.Background())
-			gate := conctest.NewGate()
+			gate := conctest.NewTurnstile()
 			holderErr := make(chan error, 1)
 			go func() {
 				holderErr <- g.Do(context.Background(), func(ctx context.Context, _ *account) error {
@@ -637,7 +637,7 @@ func TestValueStaleContext(t *testing.T) {
 		_ = g.Do(bg, func(ctx context.Context, _ *int) error { kept = ctx; return nil })
 
 		hold := func(parent context.Context) (release func()) {
-			gate := conctest.NewGate()
+			gate := conctest.NewTurnstile()
 			errs := make(chan error, 1)
 			go func() {
 				errs <- g.Do(parent, func(ctx context.Context, _ *int) error { return gate.Pass(ctx) })

@@ -75,7 +75,7 @@ func TestCacheValidates(t *testing.T) {
 func TestCacheOneFetch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		c := NewCache(func(ctx context.Context, id int) (int, error) {
 			if err := g.Pass(ctx); err != nil {
 				return 0, err
@@ -108,7 +108,7 @@ func TestCacheOneFetch(t *testing.T) {
 // with a live ctx fetches again rather than inherit that error.
 func TestCacheCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		c := NewCache(func(ctx context.Context, id int) (int, error) {
 			if err := g.Pass(ctx); err != nil {
 				return 0, err
@@ -147,7 +147,7 @@ func TestCacheCancel(t *testing.T) {
 // A panicking fetch wakes its waiters with an error and stores nothing.
 func TestCachePanic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		c := NewCache(func(ctx context.Context, id int) (int, error) {
 			g.Pass(ctx)
 			panic("boom")
@@ -181,7 +181,7 @@ func TestCachePanic(t *testing.T) {
 func TestCacheForgetDuringFetch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		defer g.Open() // on failure too, so the bubble's goroutines end
 		var fetches atomic.Int64
 		c := NewCache(func(ctx context.Context, k int) (int, error) {
@@ -235,7 +235,7 @@ func TestCacheForgetDuringFetch(t *testing.T) {
 func TestCacheForgetBeforeFetchReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		defer g.Open() // on failure too, so the bubble's goroutines end
 		var fetches atomic.Int64
 		c := NewCache(func(ctx context.Context, k int) (int, error) {

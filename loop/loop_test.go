@@ -158,7 +158,7 @@ func TestPostBackpressure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := newLoop(counter{}, WithQueueSize(2))
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		// The running handler holds one room, the queued one the other.
 		l.Post(ctx, func(*counter) { g.Pass(ctx) })
 		g.WaitEntered(ctx, 1)
@@ -231,7 +231,7 @@ func TestDoCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := newLoop(counter{})
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		l.Post(ctx, func(*counter) { g.Pass(ctx) })
 		g.WaitEntered(ctx, 1)
 
@@ -248,7 +248,7 @@ func TestDoCancelled(t *testing.T) {
 		g.Open()
 
 		// Started before the deadline: Do waits for it and reports success.
-		g2 := conctest.NewGate()
+		g2 := conctest.NewTurnstile()
 		tctx2, cancel2 := context.WithTimeout(ctx, time.Second)
 		defer cancel2()
 		ran := make(chan error, 1)
@@ -305,7 +305,7 @@ func TestOffload(t *testing.T) {
 		ctx := context.Background()
 		const workers = 3
 		l := newLoop(scores{got: map[int]int{}}, WithWorkers(workers), WithQueueSize(64))
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		var tr conctest.Tracker
 		bad := errors.New("bad")
 		var delivered sync.WaitGroup
@@ -385,7 +385,7 @@ func TestClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := newLoop(counter{}, WithQueueSize(3), WithWorkers(1))
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		// A running handler (finishes), a queued Do (ErrClosed), an
 		// offloaded work running (ctx cancelled, result dropped), one
 		// waiting for a worker (never runs), and a Post waiting for room.
@@ -456,7 +456,7 @@ func TestCloseFromHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := newLoop(counter{})
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		l.Post(ctx, func(*counter) { g.Pass(ctx); l.Close() })
 		g.WaitEntered(ctx, 1)
 		got := make(chan error, 1)
@@ -481,14 +481,14 @@ func TestWatchdog(t *testing.T) {
 			l.Do(ctx, func(s *counter) { s.n++ })
 		}
 		// A handler that blocks the loop: reported at 100 ms, again at 200.
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		done := make(chan error, 1)
 		go func() { done <- l.DoNamed(ctx, "fetchScores", func(*counter) { blockingCall(ctx, g) }) }()
 		r := <-reports
 		if r.Name != "fetchScores" || r.Running != 100*time.Millisecond || r.Report != 1 {
 			t.Fatalf("first report = %+v", r)
 		}
-		if !strings.Contains(r.Stack, "loop.blockingCall") || !strings.Contains(r.Stack, "conctest.(*Gate).Pass") {
+		if !strings.Contains(r.Stack, "loop.blockingCall") || !strings.Contains(r.Stack, "conctest.(*Turnstile).Pass") {
 			t.Fatalf("report's stack does not show the blocking call:\n%s", r.Stack)
 		}
 		r = <-reports
@@ -500,7 +500,7 @@ func TestWatchdog(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Unnamed handlers are named by their function and position.
-		g2 := conctest.NewGate()
+		g2 := conctest.NewTurnstile()
 		l.Post(ctx, func(*counter) { blockingCall(ctx, g2) })
 		r = <-reports
 		if !strings.Contains(r.Name, "loop.TestWatchdog.func") || !strings.Contains(r.Name, "loop_test.go:") {
@@ -509,7 +509,7 @@ func TestWatchdog(t *testing.T) {
 		g2.Open()
 		// An Offload result is named after its then function.
 		Offload(l, ctx, func(context.Context) (int, error) { return 1, nil }, slowThen(g2))
-		g3 := conctest.NewGate()
+		g3 := conctest.NewTurnstile()
 		Offload(l, ctx, func(context.Context) (int, error) { return 1, nil }, slowThen(g3))
 		r = <-reports
 		if !strings.Contains(r.Name, "slowThen") {
@@ -537,9 +537,9 @@ func TestWatchdog(t *testing.T) {
 }
 
 //go:noinline
-func blockingCall(ctx context.Context, g *conctest.Gate) { g.Pass(ctx) }
+func blockingCall(ctx context.Context, g *conctest.Turnstile) { g.Pass(ctx) }
 
-func slowThen(g *conctest.Gate) func(*counter, int, error) {
+func slowThen(g *conctest.Turnstile) func(*counter, int, error) {
 	return func(*counter, int, error) { g.Pass(context.Background()) }
 }
 
@@ -549,7 +549,7 @@ func TestWatchdogDuringClose(t *testing.T) {
 		ctx := context.Background()
 		reports := make(chan Slow, 10)
 		l := newLoop(counter{}, WithSlowThreshold(time.Second), WithSlowHook(func(s Slow) { reports <- s }))
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		l.Post(ctx, func(*counter) { g.Pass(ctx) })
 		g.WaitEntered(ctx, 1)
 		l.Close()
@@ -636,7 +636,7 @@ func TestGoexit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := newLoop(counter{})
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		l.Post(ctx, func(*counter) { g.Pass(ctx) })
 		g.WaitEntered(ctx, 1)
 		queued := make(chan error, 1)
@@ -699,7 +699,7 @@ func TestOffloadGoexit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := newLoop(counter{}, WithWorkers(1))
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		var thenRan atomic.Int32
 		Offload(l, ctx, func(ctx context.Context) (int, error) {
 			g.Pass(ctx)

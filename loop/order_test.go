@@ -31,7 +31,7 @@ func checkCallerOrder(t *testing.T, settle func()) {
 	ctx := context.Background()
 	l := newLoop([]int(nil), WithQueueSize(1+n))
 	defer closeAndWait(t, l)
-	g := conctest.NewGate()
+	g := conctest.NewTurnstile()
 	if err := l.Post(ctx, func(*[]int) { g.Pass(ctx) }); err != nil {
 		t.Fatal(err)
 	}

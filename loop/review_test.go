@@ -18,7 +18,7 @@ func TestCloseFailsQueuedDoAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		l := newLoop(counter{})
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		l.Post(ctx, func(*counter) { g.Pass(ctx) })
 		g.WaitEntered(ctx, 1)
 		var ran atomic.Bool
@@ -81,7 +81,7 @@ func TestCloseDropsQueuedWorkBeforeCancellingRunningWork(t *testing.T) {
 func TestCacheSharedFetchOwnTimeoutNotRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		var fetches atomic.Int64
 		c := NewCache(func(ctx context.Context, k int) (int, error) {
 			fetches.Add(1)

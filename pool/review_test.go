@@ -72,7 +72,7 @@ func TestFedGroupDoesNotStarveLargeWaiter(t *testing.T) {
 		ctx := context.Background()
 		s := sem.New(2)
 		p := Shared(ctx, s, QueueSize(2))
-		gate := conctest.NewGate()
+		gate := conctest.NewTurnstile()
 		task := func(ctx context.Context) error { return gate.Pass(ctx) }
 		for range 4 { // 2 running, 2 queued
 			if err := p.Go(task); err != nil {

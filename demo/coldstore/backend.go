@@ -175,7 +175,7 @@ func (m *Mem) TruncateAbove(ctx context.Context, n uint64) error {
 	return nil
 }
 
-// CallGate is what a GatedBackend blocks its calls on. *conctest.Gate
+// CallGate is what a GatedBackend blocks its calls on. *conctest.Turnstile
 // satisfies it; so does the demo's own hold.
 type CallGate interface {
 	Pass(ctx context.Context) error

@@ -82,7 +82,7 @@ func within(t *testing.T, ch <-chan error, d time.Duration, what string) error {
 
 // parkReaders starts n BlockByNumber(num) calls and waits until they are
 // all blocked inside the backend gate g.
-func parkReaders(t *testing.T, s coldstore.Store, g *conctest.Gate, n int, num uint64) []<-chan error {
+func parkReaders(t *testing.T, s coldstore.Store, g *conctest.Turnstile, n int, num uint64) []<-chan error {
 	t.Helper()
 	var out []<-chan error
 	for range n {
@@ -118,7 +118,7 @@ func TestReadsAboveCapComplete(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				mem, blocks := chain()
-				g := conctest.NewGate()
+				g := conctest.NewTurnstile()
 				rec := newRecorder(&coldstore.GatedBackend{Backend: mem, Reads: g})
 				s := v.mk(rec)
 				var res []<-chan error
@@ -165,7 +165,7 @@ func TestReadsAboveCapComplete(t *testing.T) {
 func TestFairnessWriteBeforeLaterReaders(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		rec := newRecorder(&coldstore.GatedBackend{Backend: mem, Reads: g})
 		c := coldstore.NewCold(rec, gate.Config{})
 		early := parkReaders(t, c, g, cap64, 1)
@@ -218,7 +218,7 @@ func TestCloseWithParkedReaders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				mem, _ := chain()
-				g := conctest.NewGate()
+				g := conctest.NewTurnstile()
 				c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: stuck}, gate.Config{})
 				res := parkReaders(t, c, g, cap64, 1)
 				res = append(res, call(func() error { _, err := c.BlockByNumber(context.Background(), 2); return err }))
@@ -265,7 +265,7 @@ func TestCloseWithParkedReaders(t *testing.T) {
 func TestCloseDuringWriteDrain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: true}, gate.Config{})
 		res := parkReaders(t, c, g, cap64, 1)
 		w := call(func() error {
@@ -297,7 +297,7 @@ func TestCloseDuringWriteDrain(t *testing.T) {
 func TestReadDeadlineReleasesPermitWhenFnReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: true}, gate.Config{ReadDeadline: 5 * time.Second, Hook: func(gate.Event) {}})
 		start := time.Now()
 		_, err := c.GetLogs(context.Background(), coldstore.Filter{From: 1, To: coldstore.Latest})
@@ -342,7 +342,7 @@ func TestReadDeadlineReleasesPermitWhenFnReturns(t *testing.T) {
 func TestStreamIsolation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
-		reads, views := conctest.NewGate(), conctest.NewGate()
+		reads, views := conctest.NewTurnstile(), conctest.NewTurnstile()
 		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: reads, Views: views}, gate.Config{})
 
 		parked := parkReaders(t, c, reads, cap64, 1)
@@ -371,7 +371,7 @@ func TestStreamIsolation(t *testing.T) {
 		}
 
 		// Hold all 8 stream slots: their setup waits in the backend.
-		views2 := conctest.NewGate()
+		views2 := conctest.NewTurnstile()
 		c2 := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Views: views2}, gate.Config{})
 		var held []*coldstore.LogStream
 		for range 8 {
@@ -423,7 +423,7 @@ func TestStreamIsolation(t *testing.T) {
 func TestNaiveWedges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
-		g := conctest.NewGate()
+		g := conctest.NewTurnstile()
 		n := coldstore.NewNaive(&coldstore.GatedBackend{Backend: mem, Reads: g}, cap64)
 		res := parkReaders(t, n, g, cap64, 1)
 		res = append(res, call(func() error { _, err := n.BlockByNumber(context.Background(), 2); return err }))

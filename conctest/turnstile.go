@@ -5,15 +5,15 @@ import (
 	"sync"
 )
 
-// Gate is a call gate: each call to [Gate.Pass] blocks inside the gate until
-// the test lets it through with [Gate.Release] or [Gate.Open], or until the
+// Turnstile is a call turnstile: each call to [Turnstile.Pass] blocks inside the turnstile until
+// the test lets it through with [Turnstile.Release] or [Turnstile.Open], or until the
 // call's context ends. The test can wait until a number of calls are inside
-// with [Gate.WaitEntered], which blocks on a channel rather than polling.
+// with [Turnstile.WaitEntered], which blocks on a channel rather than polling.
 //
 // Calls pass in the order they entered (FIFO) when released one at a time.
-// A Gate must be created with [NewGate]. Create it inside the synctest
+// A Turnstile must be created with [NewTurnstile]. Create it inside the synctest
 // bubble that uses it.
-type Gate struct {
+type Turnstile struct {
 	mu      sync.Mutex
 	open    bool
 	tickets int             // releases not yet claimed by a blocked call
@@ -23,18 +23,18 @@ type Gate struct {
 	changed chan struct{} // closed and replaced on every change
 }
 
-// NewGate returns a closed gate: calls block until released.
-func NewGate() *Gate {
-	return &Gate{changed: make(chan struct{})}
+// NewTurnstile returns a closed turnstile: calls block until released.
+func NewTurnstile() *Turnstile {
+	return &Turnstile{changed: make(chan struct{})}
 }
 
-// Pass enters the gate and blocks until the call is released, the gate is
+// Pass enters the turnstile and blocks until the call is released, the turnstile is
 // opened, or ctx ends. It returns nil when the call passed, ctx.Err()
 // otherwise. A call that gave up on its ctx counts as entered, not passed.
-// It panics if ctx is nil, even when the gate is open.
-func (g *Gate) Pass(ctx context.Context) error {
+// It panics if ctx is nil, even when the turnstile is open.
+func (g *Turnstile) Pass(ctx context.Context) error {
 	if ctx == nil {
-		panic("conctest: Gate.Pass with nil Context")
+		panic("conctest: Turnstile.Pass with nil Context")
 	}
 	g.mu.Lock()
 	g.entered++
@@ -77,7 +77,7 @@ func (g *Gate) Pass(ctx context.Context) error {
 
 // Release lets n calls through: the n oldest blocked calls, and if fewer
 // are blocked, the next calls to arrive.
-func (g *Gate) Release(n int) {
+func (g *Turnstile) Release(n int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for ; n > 0 && len(g.queue) > 0; n-- {
@@ -88,7 +88,7 @@ func (g *Gate) Release(n int) {
 }
 
 // Open lets every blocked call and every later call through.
-func (g *Gate) Open() {
+func (g *Turnstile) Open() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.open = true
@@ -98,53 +98,53 @@ func (g *Gate) Open() {
 	g.notifyLocked()
 }
 
-func (g *Gate) passLocked() {
+func (g *Turnstile) passLocked() {
 	close(g.queue[0])
 	g.queue = g.queue[1:]
 	g.passed++
 }
 
-func (g *Gate) notifyLocked() {
+func (g *Turnstile) notifyLocked() {
 	close(g.changed)
 	g.changed = make(chan struct{})
 }
 
-// Entered reports how many calls have entered the gate so far.
-func (g *Gate) Entered() int {
+// Entered reports how many calls have entered the turnstile so far.
+func (g *Turnstile) Entered() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.entered
 }
 
 // Passed reports how many calls have been let through so far.
-func (g *Gate) Passed() int {
+func (g *Turnstile) Passed() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.passed
 }
 
-// Blocked reports how many calls are inside the gate now.
-func (g *Gate) Blocked() int {
+// Blocked reports how many calls are inside the turnstile now.
+func (g *Turnstile) Blocked() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.queue)
 }
 
-// WaitEntered blocks until at least n calls have entered the gate, or ctx
+// WaitEntered blocks until at least n calls have entered the turnstile, or ctx
 // ends (then it returns ctx.Err()). It panics if ctx is nil.
-func (g *Gate) WaitEntered(ctx context.Context, n int) error {
+func (g *Turnstile) WaitEntered(ctx context.Context, n int) error {
 	return g.waitUntil(ctx, "WaitEntered", func() bool { return g.entered >= n })
 }
 
-// WaitBlocked blocks until at least n calls are blocked inside the gate at
+// WaitBlocked blocks until at least n calls are blocked inside the turnstile at
 // once, or ctx ends. It panics if ctx is nil.
-func (g *Gate) WaitBlocked(ctx context.Context, n int) error {
+func (g *Turnstile) WaitBlocked(ctx context.Context, n int) error {
 	return g.waitUntil(ctx, "WaitBlocked", func() bool { return len(g.queue) >= n })
 }
 
-func (g *Gate) waitUntil(ctx context.Context, method string, cond func() bool) error {
+func (g *Turnstile) waitUntil(ctx context.Context, method string, cond func() bool) error {
 	if ctx == nil {
-		panic("conctest: Gate." + method + " with nil Context")
+		panic("conctest: Turnstile." + method + " with nil Context")
 	}
 	for {
 		g.mu.Lock()
