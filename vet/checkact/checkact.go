@@ -1420,6 +1420,14 @@ func (c *checker) judge(fn *ssa.Function, a act) {
 	if len(checks) == 0 {
 		return
 	}
+	if a.kind == atomicVal && !rmw && a.val == nil {
+		// "if a.Term > r.getCurrentTerm() { r.setCurrentTerm(a.Term) }":
+		// atomic getters and setters are how a single writer publishes
+		// state to lock-free readers (a raft term, a commit index). A
+		// Load and Store written side by side, or a store computed from
+		// the load, is still reported.
+		return
+	}
 	if !a.handoff && !rmw && c.idempotent(fn, a) {
 		// An idempotent fill: every racer stores the same value, computed
 		// from the key or the state with no side effect but allocation.

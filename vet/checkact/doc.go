@@ -30,7 +30,11 @@
 // held for state indexed by the same key.
 // sync.Map and atomics are reported for Load then Store with no lock held
 // across both, yield or not: they advertise concurrent use, and LoadOrStore /
-// CompareAndSwap exist to make the two steps one.
+// CompareAndSwap exist to make the two steps one. An atomic store made
+// through a setter method (if term > r.getTerm() { r.setTerm(term) }) is not
+// reported unless it stores a value computed from the load: atomic getters
+// and setters are how a single writer (a raft goroutine, an apply loop)
+// publishes state to lock-free readers.
 //
 // Checks and acts are followed through calls to functions of the same
 // package: a method that returns "s.m[k] != nil" under its own lock is a

@@ -50,8 +50,17 @@
 //     or anything named as work (items, requests, events, messages, jobs,
 //     tasks, batches, entries, rows, keys, pending, queue) is reported
 //     only when each spawned call may block forever on untimed network I/O;
+//   - input that is a set of endpoints handed in (lookupdHTTPAddrs, nodes,
+//     peers: its expression says addresses, hosts, URLs, servers, nodes,
+//     peers, replicas, members, shards...) or of components (pointers to
+//     named structs, interfaces), unless each spawned call may block forever
+//     on untimed network I/O: querying every lookup server is sized by the
+//     deployment;
 //   - spawned functions that are lifecycle calls (run, start, serve, stop,
 //     close, shutdown, sync, wait...): one long-lived actor per child;
+//   - loops that register each spawned child in a map the receiver owns
+//     before starting it (t.topics[topic] = fl; go fl.router()): a
+//     long-lived child per distinct key;
 //   - loops whose body waits or throttles outside the spawned function: a
 //     call named Acquire, TryAcquire, Permit, TryPermit, Wait, WaitN or
 //     Take (a semaphore, x/sync's Weighted, sluice's sem, a WaitGroup
@@ -85,6 +94,7 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"regexp"
 	"strings"
 
 	"github.com/sluice-go/sluice/vet/internal/ssapass"
@@ -516,9 +526,21 @@ func (c *checker) spawn(stack []ast.Node, node ast.Node, fun ast.Expr, pos token
 	if lifecycle(fun, body) {
 		return
 	}
+	if recv != nil && c.registersOwned(loopBody(data), node, recv) {
+		// t.topics[topic] = fl; go fl.router(): each spawned goroutine
+		// belongs to an entry the receiver keeps (and looks up first), a
+		// long-lived child per distinct key, not a task per item.
+		return
+	}
 	evidence := fmt.Sprintf("one per element of %s, the loop at line %d", input, c.pass.Fset.Position(data.Pos()).Line)
 	chain := c.blocking(lparen, node, fun)
 	if owned && (len(chain) == 0 || !netcall.IsCallName(chain[len(chain)-1]) || c.components(data)) {
+		return
+	}
+	if !owned && c.topology(data) && (len(chain) == 0 || !netcall.IsCallName(chain[len(chain)-1])) {
+		// One goroutine per address or per component handed in (query
+		// every lookupd, stop each member) is sized by the deployment;
+		// it is a hazard only when each may hang on untimed network I/O.
 		return
 	}
 	if len(chain) > 0 {
@@ -645,6 +667,13 @@ func (c *checker) blocking(lparen token.Pos, node ast.Node, fun ast.Expr) []stri
 		}
 	}
 	if fn == nil {
+		return nil
+	}
+	if len(fn.Blocks) == 0 {
+		// go http.Get(u): the spawned function is the blocking call itself.
+		if name, ok := c.facts.Untimed(instr); ok {
+			return []string{name}
+		}
 		return nil
 	}
 	chain, ok := safeFuncBlocking(c.facts, fn)
@@ -820,6 +849,70 @@ func (c *checker) components(l ast.Stmt) bool {
 		return false
 	}
 	s := strings.ToLower(types.ExprString(r.X) + " " + t.String())
+	for _, w := range []string{"item", "req", "event", "msg", "message", "job", "task", "batch", "entr", "row", "key", "pending", "backlog", "queue", "work", "inflight"} {
+		if strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// registersOwned reports whether body, before the spawn at node, stores
+// into a map the receiver owns (s.children[k] = v).
+func (c *checker) registersOwned(body *ast.BlockStmt, node ast.Node, recv *types.Var) bool {
+	if body == nil {
+		return false
+	}
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		if found || n == nil {
+			return false
+		}
+		if _, ok := n.(*ast.FuncLit); ok {
+			return false
+		}
+		if n.Pos() >= node.Pos() {
+			return false
+		}
+		as, ok := n.(*ast.AssignStmt)
+		if !ok {
+			return true
+		}
+		for _, lhs := range as.Lhs {
+			ix, ok := ast.Unparen(lhs).(*ast.IndexExpr)
+			if !ok {
+				continue
+			}
+			if t := c.pass.TypesInfo.TypeOf(ix.X); t != nil {
+				if _, isMap := t.Underlying().(*types.Map); isMap && c.owned(ix.X, recv) {
+					found = true
+				}
+			}
+		}
+		return true
+	})
+	return found
+}
+
+// endpointWords name a collection sized by the deployment, not by traffic.
+var endpointWords = regexp.MustCompile(`(?i)(addr|address|host|endpoint|url|server|node|peer|replica|member|shard|upstream|backend|broker|cluster|remote|target)s?\b|(addrs|hosts|urls|endpoints|servers|nodes|peers|replicas|members|shards|upstreams|backends|brokers|remotes|targets)`)
+
+// topology reports whether loop l ranges over a collection of endpoints
+// (its expression says addresses, hosts, peers, nodes...) or of components
+// (see components), not over a backlog of work.
+func (c *checker) topology(l ast.Stmt) bool {
+	r, ok := l.(*ast.RangeStmt)
+	if !ok {
+		return false
+	}
+	if c.components(l) {
+		return true
+	}
+	name := types.ExprString(r.X)
+	if !endpointWords.MatchString(name) {
+		return false
+	}
+	s := strings.ToLower(name)
 	for _, w := range []string{"item", "req", "event", "msg", "message", "job", "task", "batch", "entr", "row", "key", "pending", "backlog", "queue", "work", "inflight"} {
 		if strings.Contains(s, w) {
 			return false

@@ -60,6 +60,32 @@
 // provider) is the same client: a call in the package that reaches the
 // other type's method using it, without the guarding lock, is reported too.
 //
+// Not reported, because the analysis cannot tell them from correct code
+// and real services are full of them:
+//   - a read used only to compare with nil or to test its length against a
+//     constant (if s.m == nil { return }): the lock-free fast path before a
+//     locked re-check; it counts neither way;
+//   - an access holding the guarding mutex of another value of the type
+//     (newAcc.clients = acc.clients under acc.mu): a hand-over the
+//     analysis cannot place on one value;
+//   - an access through a back-pointer (n.store.index in a method of node)
+//     when no method of node ever takes n.store's lock: node's methods run
+//     under the store's callers' lock;
+//   - a read guarded by a test of an atomic flag of the same value that a
+//     writer of the field stores after writing it (if atomic.LoadInt32(&c.tls)
+//     == 1 { c.tlsConn... }): the flag orders the read after the write;
+//   - an access on a variable that is, on some path, a value the function
+//     just made and has not shared (e is the entry found and locked, or a
+//     new one).
+//
+// Method calls on an interface field (a store behind an interface) do not
+// make the field mutable: the implementation guards itself or not. A
+// method value handed to a function that only calls it (s.walk(p,
+// s.checkDir)) runs under the locks held where it is made; one stored for
+// later (subscribe(s.handle)) runs with none. An exported method of an
+// unexported type, or one its package calls at two sites or more, is
+// judged by those calls.
+//
 // Each function is reported at most once per field, at its first access
 // that does not hold the lock.
 //
@@ -143,6 +169,13 @@ type access struct {
 	local   bool // on a value not yet shared (constructor, value receiver)
 	neutral bool // in a function trusted to be called with the lock held
 	inGo    bool
+	// fastPath: a read used only to compare with nil or to test its
+	// length against a constant (if s.m == nil { return }): the lock-free
+	// fast path before the locked re-check. Never reported.
+	fastPath bool
+	// ifaceCall: a method call on an interface value: the implementation,
+	// not the field, decides whether it needs the lock.
+	ifaceCall bool
 }
 
 type funcInfo struct {
@@ -162,8 +195,10 @@ type state struct {
 	fresh   map[*ssa.Function]bool // receiver is a value not yet shared
 	inGo    map[*ssa.Function]bool
 	flows   map[*ssa.Function][]held
-	boxes   []box                 // concrete types the package converts to interfaces
-	annot   map[*types.Var]string // +checklocks on fields: guard key relative to the base (".mu") or global key
+	boxes   []box                  // concrete types the package converts to interfaces
+	annot   map[*types.Var]string  // +checklocks on fields: guard key relative to the base (".mu") or global key
+	lockers map[*ssa.Function]bool // top-level functions that take a lock
+	byObj   map[types.Object]*ssa.Function
 }
 
 func run(pass *analysis.Pass) (res any, err error) {
@@ -232,6 +267,18 @@ func run(pass *analysis.Pass) (res any, err error) {
 			for _, instr := range b.Instrs {
 				if mi, ok := instr.(*ssa.MakeInterface); ok {
 					st.boxes = append(st.boxes, box{iface: mi.Type(), concrete: mi.X.Type()})
+				}
+			}
+		}
+	}
+	st.lockers = map[*ssa.Function]bool{}
+	for _, fn := range st.funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				if c, ok := instr.(ssa.CallInstruction); ok {
+					if op, _ := mutexOp(c.Common()); op == "lock" || op == "rlock" {
+						st.lockers[topLevel(fn)] = true
+					}
 				}
 			}
 		}
@@ -419,6 +466,7 @@ func (st *state) solve() {
 			byObj[fn.Object()] = fn
 		}
 	}
+	st.byObj = byObj
 	for _, fn := range st.funcs {
 		for _, b := range fn.Blocks {
 			for _, instr := range b.Instrs {
@@ -439,6 +487,9 @@ func (st *state) solve() {
 					}
 					if mc, ok := instr.(*ssa.MakeClosure); ok && mc.Fn == f && f.Parent() != nil {
 						continue // a closure's creation
+					}
+					if mc, ok := instr.(*ssa.MakeClosure); ok && mc.Fn == f && boundPassedToCall(mc) {
+						continue // s.walk(p, s.checkDir): judged at its creation, like a closure
 					}
 					if f.Object() != nil {
 						if g := byObj[f.Object()]; g != nil {
@@ -503,8 +554,12 @@ func (st *state) solve() {
 			if dynamic[fn] || len(ss) == 0 || fn.Signature.Recv() == nil || len(fn.Params) == 0 {
 				continue
 			}
-			if fn.Object() != nil && fn.Object().Exported() && !st.info[fn].assumeHeld {
-				continue // callable from other packages
+			if fn.Object() != nil && fn.Object().Exported() && !st.info[fn].assumeHeld && exportedRecv(fn) && len(ss) < 2 {
+				// Callable from other packages, whose calls are not seen:
+				// judged by its own calls only when the package calls it
+				// at two sites or more (the meet of them must hold the
+				// lock), or when its type is unexported.
+				continue
 			}
 			recv := st.pl.of(fn.Params[0])
 			h := held(nil)
@@ -516,6 +571,12 @@ func (st *state) solve() {
 					if fi.setup && !fi.assumeHeld {
 						setupOnly++
 					}
+				} else if s.ok && !s.goStmt && st.onParam(s.recv, s.caller) {
+					// validate(local, existing) calling local.build(): a
+					// plain function working on a value handed to it, as
+					// its own accesses, counts neither way.
+					trusted++
+					setupOnly++
 				}
 			}
 			if fi := st.info[fn]; trusted == len(ss) && !fi.assumeHeld && !fi.setup {
@@ -537,6 +598,12 @@ func (st *state) solve() {
 					// held: its call says nothing about the callee's entry.
 					fresh = false
 					continue
+				}
+				if fi := st.info[topLevel(s.caller)]; fi != nil && fi.setup && !fi.assumeHeld && !s.goStmt && !st.enclosing(s.caller, func(f *ssa.Function) bool { return st.inGo[f] }) {
+					continue // set-up runs before the value is shared: its call says nothing of the entry
+				}
+				if s.ok && !s.goStmt && st.onParam(s.recv, s.caller) {
+					continue // nor does a plain function working on a value handed to it
 				}
 				if round == 0 && topLevel(s.caller) == fn {
 					// A recursive call holds what fn's entry holds, which
@@ -654,6 +721,15 @@ func (st *state) sites() map[*ssa.Function][]site {
 			switch in := instr.(type) {
 			case *ssa.MakeClosure:
 				cf, _ := in.Fn.(*ssa.Function)
+				if cf != nil && boundPassedToCall(in) && cf.Object() != nil {
+					// A method value handed to a call runs, as far as the
+					// analysis can tell, while that call runs: where it is
+					// made, with the locks held there, on its bound receiver.
+					if m := st.byObj[cf.Object()]; m != nil && known[m] {
+						out[m] = append(out[m], site{caller: fn, held: h.clone(), recv: st.pl.of(in.Bindings[0]), ok: true})
+					}
+					return
+				}
 				if cf == nil || !known[cf] {
 					return
 				}
@@ -828,6 +904,20 @@ func (st *state) freshValue(v ssa.Value, fn *ssa.Function, depth int) bool {
 	return false
 }
 
+// someEdgeFresh reports whether one of phi's edges is a value fn made
+// itself and has not shared.
+func (st *state) someEdgeFresh(phi *ssa.Phi, fn *ssa.Function) bool {
+	for _, e := range phi.Edges {
+		if _, isConst := e.(*ssa.Const); isConst {
+			continue
+		}
+		if st.freshValue(e, fn, 1) {
+			return true
+		}
+	}
+	return false
+}
+
 func (st *state) enclosing(fn *ssa.Function, pred func(*ssa.Function) bool) bool {
 	for f := fn; f != nil; f = f.Parent() {
 		if pred(f) {
@@ -840,18 +930,7 @@ func (st *state) enclosing(fn *ssa.Function, pred func(*ssa.Function) bool) bool
 // collect returns every access to a field of a struct type of this package.
 func (st *state) collect() []*access {
 	var out []*access
-	lockers := map[*ssa.Function]bool{} // top-level functions that take a lock
-	for _, fn := range st.funcs {
-		for _, b := range fn.Blocks {
-			for _, instr := range b.Instrs {
-				if c, ok := instr.(ssa.CallInstruction); ok {
-					if op, _ := mutexOp(c.Common()); op == "lock" || op == "rlock" {
-						lockers[topLevel(fn)] = true
-					}
-				}
-			}
-		}
-	}
+	lockers := st.lockers
 	for _, fn := range st.funcs {
 		ignore := st.enclosing(fn, func(f *ssa.Function) bool { return st.info[f] != nil && st.info[f].ignore })
 		inGo := st.enclosing(fn, func(f *ssa.Function) bool { return st.inGo[f] })
@@ -916,21 +995,344 @@ func (st *state) collect() []*access {
 				inGo:    inGo,
 			}
 			a.local = st.isLocal(a.base, fn)
-			if p, ok := a.base.root.(*ssa.Parameter); ok && !a.base.deref && !lockers[topLevel(fn)] {
+			if st.onParam(a.base, fn) && !lockers[topLevel(fn)] {
 				// A plain function handed a value (validate(local, existing))
 				// that locks nothing is usually working on a value not yet
 				// shared; count it neither way.
-				if owner := p.Parent(); owner != nil && owner.Signature.Recv() == nil && owner.Parent() == nil {
-					a.neutral = true
-				}
+				a.neutral = true
 			}
 			st.classify(a, v)
+			a.fastPath = a.kind == kRead && fastPathRead(v)
 			if a.pos.IsValid() {
 				out = append(out, a)
 			}
 		})
 	}
 	return out
+}
+
+// backPointer returns the receiver's named type when a's base is a field of
+// the receiver of another type (n.store in a method of node), else nil.
+func backPointer(a *access) *types.Named {
+	top := topLevel(a.fn)
+	if top.Signature.Recv() == nil || len(top.Params) == 0 || a.base.field == nil || !a.base.deref {
+		return nil
+	}
+	if a.base.root != top.Params[0] {
+		return nil
+	}
+	rt, ft := namedOf(a.base.root.Type()), namedOf(a.base.field.Type())
+	if rt == nil || ft == nil || rt.Obj() == ft.Obj() {
+		return nil
+	}
+	return rt
+}
+
+// heldByOwnMethods reports whether a guarded site is in a method of rt.
+func heldByOwnMethods(guarded []*access, rt *types.Named) bool {
+	for _, g := range guarded {
+		top := topLevel(g.fn)
+		if top.Signature.Recv() == nil {
+			continue
+		}
+		if n := namedOf(top.Signature.Recv().Type()); n != nil && n.Obj() == rt.Obj() {
+			return true
+		}
+	}
+	return false
+}
+
+// flagField names a field by its struct type and index.
+type flagField struct {
+	t types.Type
+	i int
+}
+
+// afterAtomicFlag reports whether a's instruction only runs when an If
+// dominating it tested a value derived from an atomic load of a flag of
+// the same value (if atomic.LoadInt32(&c.TLS) == 1 { c.tlsConn... }), and
+// some write of the field (list holds its accesses) is followed in its
+// function by an atomic store to that flag: the reader then sees the
+// write through the flag.
+func (st *state) afterAtomicFlag(a *access, list []*access) bool {
+	var at ssa.Instruction
+	for _, b := range a.fn.Blocks {
+		for _, in := range b.Instrs {
+			if in.Pos() != a.pos {
+				continue
+			}
+			switch in.(type) {
+			case *ssa.FieldAddr, *ssa.Field:
+				at = in
+			}
+		}
+	}
+	if at == nil {
+		return false
+	}
+	var flags []flagField
+	for b := at.Block().Idom(); b != nil; b = b.Idom() {
+		if len(b.Instrs) == 0 {
+			continue
+		}
+		if ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If); ok {
+			st.atomicFlags(ifi.Cond, a.base.key, 4, &flags)
+		}
+	}
+	if len(flags) == 0 {
+		return false
+	}
+	for _, w := range list {
+		if w.kind == kRead || w.local {
+			continue
+		}
+		for _, b := range w.fn.Blocks {
+			for _, in := range b.Instrs {
+				c, ok := in.(ssa.CallInstruction)
+				if !ok {
+					continue
+				}
+				fn := c.Common().StaticCallee()
+				if fn == nil || fn.Pkg == nil || fn.Pkg.Pkg.Path() != "sync/atomic" || len(c.Common().Args) == 0 {
+					continue
+				}
+				if n := fn.Name(); !strings.HasPrefix(n, "Store") && !strings.HasPrefix(n, "Add") && !strings.HasPrefix(n, "Swap") && !strings.HasPrefix(n, "CompareAndSwap") {
+					continue
+				}
+				if fa, ok := c.Common().Args[0].(*ssa.FieldAddr); ok {
+					for _, f := range flags {
+						if f.i == fa.Field && types.Identical(f.t, fa.X.Type()) {
+							return true
+						}
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// atomicFlags adds to out the fields of the value at base whose atomic
+// loads v is computed from, through comparisons, negation and a field of
+// a local struct.
+func (st *state) atomicFlags(v ssa.Value, base string, depth int, out *[]flagField) {
+	if depth == 0 {
+		return
+	}
+	switch v := v.(type) {
+	case *ssa.Call:
+		fn := v.Call.StaticCallee()
+		if fn == nil || fn.Pkg == nil || fn.Pkg.Pkg.Path() != "sync/atomic" || !strings.HasPrefix(fn.Name(), "Load") || len(v.Call.Args) == 0 {
+			return
+		}
+		if fa, ok := v.Call.Args[0].(*ssa.FieldAddr); ok && st.pl.of(fa.X).key == base {
+			*out = append(*out, flagField{fa.X.Type(), fa.Field})
+		}
+	case *ssa.BinOp:
+		st.atomicFlags(v.X, base, depth-1, out)
+		st.atomicFlags(v.Y, base, depth-1, out)
+	case *ssa.UnOp:
+		if v.Op == token.NOT {
+			st.atomicFlags(v.X, base, depth-1, out)
+			return
+		}
+		if v.Op != token.MUL {
+			return
+		}
+		if fa, ok := v.X.(*ssa.FieldAddr); ok {
+			if alloc, ok := fa.X.(*ssa.Alloc); ok {
+				st.fieldFlags(alloc, fa.Field, base, depth-1, out)
+			}
+		}
+	}
+}
+
+// fieldFlags is atomicFlags for the values stored in field i of the local
+// struct alloc, also through a copy of another local struct
+// (stats := ClientStats{TLS: atomic.LoadInt32(&c.TLS) == 1}).
+func (st *state) fieldFlags(alloc *ssa.Alloc, i int, base string, depth int, out *[]flagField) {
+	if depth == 0 {
+		return
+	}
+	for _, r := range *alloc.Referrers() {
+		if s, ok := r.(*ssa.Store); ok && s.Addr == alloc {
+			if u, ok := s.Val.(*ssa.UnOp); ok && u.Op == token.MUL {
+				if src, ok := u.X.(*ssa.Alloc); ok && src != alloc {
+					st.fieldFlags(src, i, base, depth-1, out)
+				}
+			}
+			continue
+		}
+		f2, ok := r.(*ssa.FieldAddr)
+		if !ok || f2.Field != i {
+			continue
+		}
+		for _, r2 := range *f2.Referrers() {
+			if s, ok := r2.(*ssa.Store); ok && s.Addr == f2 {
+				st.atomicFlags(s.Val, base, depth, out)
+			}
+		}
+	}
+}
+
+// exportedRecv reports whether fn's receiver type is exported.
+func exportedRecv(fn *ssa.Function) bool {
+	r := fn.Signature.Recv()
+	if r == nil {
+		return true
+	}
+	n := namedOf(r.Type())
+	return n == nil || n.Obj().Exported()
+}
+
+// boundPassedToCall reports whether mc makes a bound method value (s.f)
+// whose only use is as an argument of calls: not stored, returned or
+// started with go.
+func boundPassedToCall(mc *ssa.MakeClosure) bool {
+	cf, _ := mc.Fn.(*ssa.Function)
+	if cf == nil || !strings.HasPrefix(cf.Synthetic, "bound method wrapper") || len(mc.Bindings) != 1 {
+		return false
+	}
+	refs := mc.Referrers()
+	if refs == nil || len(*refs) == 0 {
+		return false
+	}
+	for _, r := range *refs {
+		c, ok := r.(*ssa.Call)
+		if !ok || c.Call.Value == mc {
+			return false
+		}
+		// Only a callee that calls the function it is handed, and keeps
+		// it nowhere, runs it while the call runs; a subscribe(cb) that
+		// stores cb runs it later, without the caller's locks.
+		callee := c.Call.StaticCallee()
+		if callee == nil || len(callee.Blocks) == 0 {
+			return false
+		}
+		for i, arg := range c.Call.Args {
+			if arg != mc {
+				continue
+			}
+			if i >= len(callee.Params) || !onlyCalled(callee.Params[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// onlyCalled reports whether the function value p is only called.
+func onlyCalled(p ssa.Value) bool {
+	refs := p.Referrers()
+	if refs == nil {
+		return false
+	}
+	for _, r := range *refs {
+		switch r := r.(type) {
+		case *ssa.Call:
+			if r.Call.Value != p {
+				return false
+			}
+		case *ssa.DebugRef:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// onParam reports whether p is a parameter of fn, a plain function (no
+// receiver, not a closure) that takes no lock.
+func (st *state) onParam(p place, fn *ssa.Function) bool {
+	prm, ok := p.root.(*ssa.Parameter)
+	if !ok || p.deref || st.lockers[topLevel(fn)] {
+		return false
+	}
+	owner := prm.Parent()
+	return owner != nil && owner == fn && owner.Signature.Recv() == nil && owner.Parent() == nil
+}
+
+// fastPathRead reports whether the field value or address v is only read
+// to compare it with nil, or to compare its len or cap with a constant.
+func fastPathRead(v ssa.Value) bool {
+	vals := []ssa.Value{v}
+	if _, isAddr := v.(*ssa.FieldAddr); isAddr {
+		vals = nil
+		for _, r := range *v.Referrers() {
+			switch r := r.(type) {
+			case *ssa.UnOp:
+				if r.Op != token.MUL {
+					return false
+				}
+				vals = append(vals, r)
+			case *ssa.DebugRef:
+			default:
+				return false
+			}
+		}
+	}
+	if len(vals) == 0 {
+		return false
+	}
+	for _, x := range vals {
+		refs := x.Referrers()
+		if refs == nil || len(*refs) == 0 {
+			return false
+		}
+		for _, r := range *refs {
+			switch r := r.(type) {
+			case *ssa.DebugRef:
+			case *ssa.BinOp:
+				if c := comparedConst(r, x); c == nil || !c.IsNil() {
+					return false
+				}
+			case *ssa.Call:
+				b, ok := r.Call.Value.(*ssa.Builtin)
+				if !ok || (b.Name() != "len" && b.Name() != "cap") || !onlyComparedToConst(r) {
+					return false
+				}
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// comparedConst returns the constant b compares x with, or nil.
+func comparedConst(b *ssa.BinOp, x ssa.Value) *ssa.Const {
+	switch b.Op {
+	case token.EQL, token.NEQ, token.LSS, token.LEQ, token.GTR, token.GEQ:
+	default:
+		return nil
+	}
+	other := b.X
+	if other == x {
+		other = b.Y
+	}
+	c, _ := other.(*ssa.Const)
+	return c
+}
+
+// onlyComparedToConst reports whether every use of x compares it with a
+// constant (len(s.m) == 0).
+func onlyComparedToConst(x ssa.Value) bool {
+	refs := x.Referrers()
+	if refs == nil || len(*refs) == 0 {
+		return false
+	}
+	for _, r := range *refs {
+		switch r := r.(type) {
+		case *ssa.DebugRef:
+		case *ssa.BinOp:
+			if comparedConst(r, x) == nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ownField returns the field idx of t's struct if the struct is a named
@@ -1131,6 +1533,7 @@ func (st *state) classifyValue(a *access, v ssa.Value) {
 			}
 			a.kind = max(a.kind, kCall)
 			if c.IsInvoke() {
+				a.ifaceCall = true
 				a.method = c.Method.Name()
 			} else if fn := c.StaticCallee(); fn != nil {
 				a.method = fn.Name()
@@ -1304,7 +1707,11 @@ func (st *state) infer(accs []*access) []*fieldStats {
 			atomic, mutated := false, false
 			for _, a := range list {
 				atomic = atomic || a.atomic
-				if !a.local && a.kind != kRead && !st.setupOnly(a) {
+				// A method call on an interface field set once (a store
+				// behind an interface) changes the implementation's state,
+				// which guards itself or not: the field is not what a lock
+				// around the call protects.
+				if !a.local && a.kind != kRead && !(a.kind == kCall && a.ifaceCall) && !st.setupOnly(a) {
 					mutated = true
 				}
 			}
@@ -1375,6 +1782,14 @@ func (st *state) infer(accs []*access) []*fieldStats {
 		}
 		fns := map[*ssa.Function]bool{}
 		guardedWrite := false
+		guardFields := map[*types.Var]bool{} // the mutex fields the guarded sites hold
+		for _, a := range counted {
+			if g, _ := relGuards(a); g[fs.guard] != "" {
+				if hl, ok := a.held[a.base.key+fs.guard]; ok && hl.field != nil {
+					guardFields[hl.field] = true
+				}
+			}
+		}
 		for _, a := range counted {
 			g, ambiguous := relGuards(a)
 			if _, ok := g[fs.guard]; ok {
@@ -1384,6 +1799,41 @@ func (st *state) infer(accs []*access) []*fieldStats {
 				continue
 			}
 			if ambiguous {
+				continue
+			}
+			if a.fastPath {
+				continue // counts neither way
+			}
+			// Holding the guard's mutex of another value of the type
+			// (newAcc.clients = ... under acc.mu) is a hand-over between
+			// two values the analysis cannot tell apart by their bases:
+			// not reported.
+			otherInstance := false
+			for k, hl := range a.held {
+				if hl.field != nil && guardFields[hl.field] && !strings.HasPrefix(k, a.base.key+".") {
+					otherInstance = true
+				}
+			}
+			if otherInstance {
+				continue
+			}
+			if phi, ok := a.base.root.(*ssa.Phi); ok && !a.base.deref && st.someEdgeFresh(phi, a.fn) {
+				// e is either the entry found and locked above or one just
+				// made and not yet shared: which, the analysis cannot tell
+				// on this path.
+				continue
+			}
+			if a.kind == kRead && st.afterAtomicFlag(a, list) {
+				// if atomic.LoadInt32(&c.TLS) == 1 { c.tlsConn... }: the
+				// writer set the field before the atomic store the reader
+				// checked, so the read happens after the write.
+				continue
+			}
+			if rt := backPointer(a); rt != nil && !heldByOwnMethods(fs.guarded, rt) {
+				// n.store.CurrentIndex in a method of node, and no method of
+				// node ever takes n.store's lock itself: node's methods run
+				// under their callers' hold of the store's lock, which the
+				// analysis does not carry across values.
 				continue
 			}
 			other := false

@@ -217,6 +217,9 @@ func (r *Result) recvBlocks(u *ssa.UnOp) (string, bool) {
 		return "", false
 	}
 	if isTimerChan(u.X) {
+		if timerDrain(u) {
+			return "", false
+		}
 		return "<-" + display(u.X) + " (timer)", true
 	}
 	if r.releasesSem(u) || afterStop(u) || sentAsReply(u.X) {
@@ -236,6 +239,34 @@ func (r *Result) recvBlocks(u *ssa.UnOp) (string, bool) {
 // join ("close(stopc); <-donec", "cancel(); wg.Wait()"), which waits for
 // goroutines that were just told to stop. Such joins are deliberate and
 // bounded by the stopped goroutine's reaction, so they are not counted.
+// timerDrain reports whether the timer receive u follows a call to the
+// timer's Stop on every path: "if !t.Stop() { <-t.C }" drains a timer that
+// already fired, a value that is there.
+func timerDrain(u *ssa.UnOp) bool {
+	ib := u.Block()
+	if ib == nil {
+		return false
+	}
+	for _, b := range u.Parent().Blocks {
+		if !b.Dominates(ib) {
+			continue
+		}
+		for _, in := range b.Instrs {
+			if in == ssa.Instruction(u) {
+				break
+			}
+			c, ok := in.(*ssa.Call)
+			if !ok {
+				continue
+			}
+			if fn := c.Call.StaticCallee(); fn != nil && fn.Name() == "Stop" && fn.Pkg != nil && fn.Pkg.Pkg.Path() == "time" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func afterStop(instr ssa.Instruction) bool {
 	ib := instr.Block()
 	if ib == nil {

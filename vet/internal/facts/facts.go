@@ -143,3 +143,13 @@ func (r *Result) Lease(fn *ssa.Function) (held string, params []int, ok bool) {
 	}
 	return f.Held, f.Params, true
 }
+
+// Untimed reports whether call is network I/O with no deadline (http.Get on
+// the default client, net.Dial), naming it. A go statement's call counts:
+// go http.Get(u) starts a goroutine that may never end.
+func (r *Result) Untimed(call ssa.CallInstruction) (string, bool) {
+	if r == nil || r.net == nil || call == nil {
+		return "", false
+	}
+	return r.net.Untimed(call)
+}

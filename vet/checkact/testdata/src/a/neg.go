@@ -291,3 +291,18 @@ func (b *bufCache) refresh(cur int, copyBuf func() *stream) *stream {
 	}
 	return fresh
 }
+
+// Atomic getters and setters: how one writer (a raft goroutine)
+// publishes a term to lock-free readers. Not reported; a Load and Store
+// written side by side is (see gauge in a.go).
+type raftState struct{ currentTerm atomic.Uint64 }
+
+func (r *raftState) getCurrentTerm() uint64  { return r.currentTerm.Load() }
+func (r *raftState) setCurrentTerm(t uint64) { r.currentTerm.Store(t) }
+
+func (r *raftState) appendEntries(term uint64, send chan<- uint64) {
+	if term > r.getCurrentTerm() {
+		send <- term
+		r.setCurrentTerm(term)
+	}
+}

@@ -220,3 +220,15 @@ func (d *dispatcher) batch(items []string, r interface{ Read([]byte) (int, error
 		go get(it) // want `parameter items`
 	}
 }
+
+// Per address, but each may hang on untimed I/O: still reported.
+func queryAll(nodeAddrs []string) {
+	for _, addr := range nodeAddrs {
+		go func(addr string) { // want `one per element of parameter nodeAddrs.*each may block forever: .*http\.Get`
+			resp, err := http.Get("http://" + addr)
+			if err == nil {
+				resp.Body.Close()
+			}
+		}(addr)
+	}
+}

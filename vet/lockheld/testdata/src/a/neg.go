@@ -239,3 +239,14 @@ func (w *wal) Close() {
 	w.stopc <- donec
 	<-donec
 }
+
+// Draining a stopped timer ("if !t.Stop() { <-t.C }") does not wait: the
+// value is there when Stop reports the timer fired.
+func (m *model) drainTimer() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := time.NewTimer(time.Hour)
+	if !t.Stop() {
+		<-t.C
+	}
+}
