@@ -59,14 +59,21 @@ func trivialRead(context.Context) error {
 	return nil
 }
 
-// BenchmarkGateRead measures read admission around the same trivial fn,
+// BenchmarkGate: Gate/case=read|write-behind-readers/impl=sluice-inline|
+// sluice-deadline|rwmutex|xsync (the RW lock on x/sync Weighted above).
+func BenchmarkGate(b *testing.B) {
+	b.Run("case=read", gateRead)
+	b.Run("case=write-behind-readers", gateWriteBehindReaders)
+}
+
+// gateRead measures read admission around the same trivial fn,
 // from every P at once. Target: inline within 1.5x of sync.RWMutex; the
 // deadline mode (a goroutine and a timer per read, so the caller can get
 // control back from a fn that ignores its ctx) is reported beside it.
-func BenchmarkGateRead(b *testing.B) {
+func gateRead(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice-inline", func(b *testing.B) {
-		g := gate.New(gate.Config{})
+	b.Run("impl=sluice-inline", func(b *testing.B) {
+		g := gate.New()
 		defer g.Close()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -75,8 +82,8 @@ func BenchmarkGateRead(b *testing.B) {
 			}
 		})
 	})
-	b.Run("sluice-deadline", func(b *testing.B) {
-		g := gate.New(gate.Config{})
+	b.Run("impl=sluice-deadline", func(b *testing.B) {
+		g := gate.New()
 		defer g.Close()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -85,7 +92,7 @@ func BenchmarkGateRead(b *testing.B) {
 			}
 		})
 	})
-	b.Run("rwmutex", func(b *testing.B) {
+	b.Run("impl=rwmutex", func(b *testing.B) {
 		var mu sync.RWMutex
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -94,7 +101,7 @@ func BenchmarkGateRead(b *testing.B) {
 			}
 		})
 	})
-	b.Run("weighted", func(b *testing.B) {
+	b.Run("impl=xsync", func(b *testing.B) {
 		l := newWeightedRW()
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -153,36 +160,36 @@ func behindReadersCtx(b *testing.B, ctx context.Context, read, write func(contex
 	wg.Wait()
 }
 
-// BenchmarkGateWriteBehindReaders: write latency (ns/op) while 64 readers
+// gateWriteBehindReaders: write latency (ns/op) while 64 readers
 // keep the resource saturated. Every variant is writer-fair (a waiting
 // writer blocks later readers), so this is the cost of one drain.
-func BenchmarkGateWriteBehindReaders(b *testing.B) {
-	b.Run("sluice-inline", func(b *testing.B) {
-		g := gate.New(gate.Config{})
+func gateWriteBehindReaders(b *testing.B) {
+	b.Run("impl=sluice-inline", func(b *testing.B) {
+		g := gate.New()
 		defer g.Close()
 		behindReaders(b, g.ReadInline, g.Write)
 	})
 	// Readers whose ctx already carries a deadline sooner than the gate's:
 	// an inline read that has to wait then needs no timer of its own.
-	b.Run("sluice-inline-ctxdeadline", func(b *testing.B) {
-		g := gate.New(gate.Config{})
+	b.Run("impl=sluice-inline-ctxdeadline", func(b *testing.B) {
+		g := gate.New()
 		defer g.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 		defer cancel()
 		behindReadersCtx(b, ctx, g.ReadInline, g.Write)
 	})
-	b.Run("sluice-deadline", func(b *testing.B) {
-		g := gate.New(gate.Config{})
+	b.Run("impl=sluice-deadline", func(b *testing.B) {
+		g := gate.New()
 		defer g.Close()
 		behindReaders(b, g.Read, g.Write)
 	})
-	b.Run("rwmutex", func(b *testing.B) {
+	b.Run("impl=rwmutex", func(b *testing.B) {
 		var mu sync.RWMutex
 		behindReaders(b,
 			func(ctx context.Context, fn func(context.Context) error) error { return rwRead(&mu, ctx, fn) },
 			func(ctx context.Context, fn func(context.Context) error) error { return rwWrite(&mu, ctx, fn) })
 	})
-	b.Run("weighted", func(b *testing.B) {
+	b.Run("impl=xsync", func(b *testing.B) {
 		l := newWeightedRW()
 		behindReaders(b, l.read, l.write)
 	})

@@ -30,16 +30,24 @@ func incr(_ context.Context, v *counter) error {
 	return nil
 }
 
-func BenchmarkGuardDo(b *testing.B) {
+// BenchmarkGuard: Guard/case=do|do-parallel|do-cancelctx/impl=sluice|mutex.
+func BenchmarkGuard(b *testing.B) {
+	b.Run("case=do", guardDo)
+	b.Run("case=do-parallel", guardDoParallel)
+	b.Run("case=do-cancelctx", guardDoCancelCtx)
+}
+
+// guardDo: one goroutine.
+func guardDo(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		b.ReportAllocs()
 		g := guard.New(counter{})
 		for b.Loop() {
 			_ = g.Do(ctx, incr)
 		}
 	})
-	b.Run("mutex", func(b *testing.B) {
+	b.Run("impl=mutex", func(b *testing.B) {
 		b.ReportAllocs()
 		var m mutexValue
 		for b.Loop() {
@@ -48,9 +56,10 @@ func BenchmarkGuardDo(b *testing.B) {
 	})
 }
 
-func BenchmarkGuardDoParallel(b *testing.B) {
+// guardDoParallel: from every P at once.
+func guardDoParallel(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		b.ReportAllocs()
 		g := guard.New(counter{})
 		b.RunParallel(func(pb *testing.PB) {
@@ -59,7 +68,7 @@ func BenchmarkGuardDoParallel(b *testing.B) {
 			}
 		})
 	})
-	b.Run("mutex", func(b *testing.B) {
+	b.Run("impl=mutex", func(b *testing.B) {
 		b.ReportAllocs()
 		var m mutexValue
 		b.RunParallel(func(pb *testing.PB) {
@@ -70,19 +79,19 @@ func BenchmarkGuardDoParallel(b *testing.B) {
 	})
 }
 
-// The same as BenchmarkGuardDo with a cancellable context, as a request
+// guardDoCancelCtx: the same as guardDo with a cancellable context, as a request
 // handler has (the mutex ignores it).
-func BenchmarkGuardDoCancelCtx(b *testing.B) {
+func guardDoCancelCtx(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		b.ReportAllocs()
 		g := guard.New(counter{})
 		for b.Loop() {
 			_ = g.Do(ctx, incr)
 		}
 	})
-	b.Run("mutex", func(b *testing.B) {
+	b.Run("impl=mutex", func(b *testing.B) {
 		b.ReportAllocs()
 		var m mutexValue
 		for b.Loop() {

@@ -44,7 +44,7 @@ func keyedLockers() []struct {
 		l    keyedLocker
 	}{
 		{"sluice", &sluiceKeyed{}},
-		{"mobylocker", mobyKeyed{locker.New()}},
+		{"locker", mobyKeyed{locker.New()}},
 	}
 }
 
@@ -59,19 +59,25 @@ func (x *xorshift) next() uint64 {
 	return uint64(*x)
 }
 
-// BenchmarkKeyedHot: every goroutine (b.RunParallel: GOMAXPROCS of them)
+// BenchmarkKeyed: Keyed/case=hot|distinct/impl=sluice|locker (moby/locker).
+func BenchmarkKeyed(b *testing.B) {
+	b.Run("case=hot", keyedHot)
+	b.Run("case=distinct", keyedDistinct)
+}
+
+// keyedHot: every goroutine (b.RunParallel: GOMAXPROCS of them)
 // locks and unlocks one of 8 hot keys, picked at random for each call, so
 // goroutines sometimes meet on a key and wait for each other. keyed.Mutex
 // allocates nothing unless a Lock has to queue; from about 4 goroutines up
 // some do (one small waiter each), which shows as ~20 B/op on average
 // while allocs/op still rounds to 0.
-func BenchmarkKeyedHot(b *testing.B) {
+func keyedHot(b *testing.B) {
 	var keys [8]string
 	for i := range keys {
 		keys[i] = "peer-" + strconv.Itoa(i)
 	}
 	for _, c := range keyedLockers() {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run("impl="+c.name, func(b *testing.B) {
 			var id atomic.Uint64
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -91,10 +97,10 @@ var (
 	distinctKeys []string
 )
 
-// BenchmarkKeyedDistinct: Lock then Unlock, each time on a key not used
+// keyedDistinct: Lock then Unlock, each time on a key not used
 // for the last 1,000,000 calls, from GOMAXPROCS goroutines. This is the
 // peer-churn case: the cost of creating and removing an entry per key.
-func BenchmarkKeyedDistinct(b *testing.B) {
+func keyedDistinct(b *testing.B) {
 	const n = 1_000_000
 	distinctOnce.Do(func() {
 		distinctKeys = make([]string, n)
@@ -103,7 +109,7 @@ func BenchmarkKeyedDistinct(b *testing.B) {
 		}
 	})
 	for _, c := range keyedLockers() {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run("impl="+c.name, func(b *testing.B) {
 			var next atomic.Uint64
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

@@ -49,10 +49,18 @@ func (a *chanActor) close() {
 
 func inc(s *loopState) { s.n++ }
 
-// Do: run a handler on the owner goroutine and wait for it, one caller.
-func BenchmarkLoopDo(b *testing.B) {
+// BenchmarkLoop: Loop/case=do|do-parallel|post|post-parallel/impl=sluice|chanactor.
+func BenchmarkLoop(b *testing.B) {
+	b.Run("case=do", loopDo)
+	b.Run("case=do-parallel", loopDoParallel)
+	b.Run("case=post", loopPost)
+	b.Run("case=post-parallel", loopPostParallel)
+}
+
+// loopDo: run a handler on the owner goroutine and wait for it, one caller.
+func loopDo(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		l := loop.New(loopState{})
 		b.ReportAllocs()
 		for b.Loop() {
@@ -63,7 +71,7 @@ func BenchmarkLoopDo(b *testing.B) {
 		l.Close()
 		l.Wait(ctx)
 	})
-	b.Run("chanactor", func(b *testing.B) {
+	b.Run("impl=chanactor", func(b *testing.B) {
 		a := newChanActor(loop.DefaultQueueSize)
 		reply := make(chan struct{}, 1)
 		b.ReportAllocs()
@@ -74,10 +82,10 @@ func BenchmarkLoopDo(b *testing.B) {
 	})
 }
 
-// Do from GOMAXPROCS callers at once.
-func BenchmarkLoopDoParallel(b *testing.B) {
+// loopDoParallel: Do from GOMAXPROCS callers at once.
+func loopDoParallel(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		l := loop.New(loopState{})
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -91,7 +99,7 @@ func BenchmarkLoopDoParallel(b *testing.B) {
 		l.Close()
 		l.Wait(ctx)
 	})
-	b.Run("chanactor", func(b *testing.B) {
+	b.Run("impl=chanactor", func(b *testing.B) {
 		a := newChanActor(loop.DefaultQueueSize)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -104,11 +112,11 @@ func BenchmarkLoopDoParallel(b *testing.B) {
 	})
 }
 
-// Post throughput: enqueue without waiting, one producer; the owner runs
+// loopPost: Post throughput: enqueue without waiting, one producer; the owner runs
 // them as fast as it can. Ends when every post has run.
-func BenchmarkLoopPost(b *testing.B) {
+func loopPost(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		l := loop.New(loopState{})
 		b.ReportAllocs()
 		for b.Loop() {
@@ -120,7 +128,7 @@ func BenchmarkLoopPost(b *testing.B) {
 		l.Close()
 		l.Wait(ctx)
 	})
-	b.Run("chanactor", func(b *testing.B) {
+	b.Run("impl=chanactor", func(b *testing.B) {
 		a := newChanActor(loop.DefaultQueueSize)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -130,10 +138,10 @@ func BenchmarkLoopPost(b *testing.B) {
 	})
 }
 
-// Post from GOMAXPROCS producers at once.
-func BenchmarkLoopPostParallel(b *testing.B) {
+// loopPostParallel: Post from GOMAXPROCS producers at once.
+func loopPostParallel(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		l := loop.New(loopState{})
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -148,7 +156,7 @@ func BenchmarkLoopPostParallel(b *testing.B) {
 		l.Close()
 		l.Wait(ctx)
 	})
-	b.Run("chanactor", func(b *testing.B) {
+	b.Run("impl=chanactor", func(b *testing.B) {
 		a := newChanActor(loop.DefaultQueueSize)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {

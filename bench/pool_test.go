@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,8 +41,16 @@ var poolFanoutSink atomic.Int64
 // each variant check that every task ran.
 func poolTinyTask() { poolFanoutSink.Add(1) }
 
-func BenchmarkPoolFanout(b *testing.B) {
-	b.Run("sluice", func(b *testing.B) {
+// BenchmarkPool: Pool/tasks=100000/limit=10/impl=sluice|errgroup|conc|pond|ants.
+func BenchmarkPool(b *testing.B) {
+	// Nested, not one "tasks=N/limit=M" name: -bench patterns split on "/" level by level.
+	b.Run(fmt.Sprintf("tasks=%d", poolFanoutTasks), func(b *testing.B) {
+		b.Run(fmt.Sprintf("limit=%d", poolFanoutLimit), poolFanoutImpls)
+	})
+}
+
+func poolFanoutImpls(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		poolFanout(b, func() {
 			p := pool.New(context.Background(), poolFanoutLimit)
 			task := func(context.Context) error { poolTinyTask(); return nil }
@@ -55,7 +64,7 @@ func BenchmarkPoolFanout(b *testing.B) {
 			}
 		})
 	})
-	b.Run("errgroup", func(b *testing.B) {
+	b.Run("impl=errgroup", func(b *testing.B) {
 		poolFanout(b, func() {
 			var g errgroup.Group
 			g.SetLimit(poolFanoutLimit)
@@ -68,7 +77,7 @@ func BenchmarkPoolFanout(b *testing.B) {
 			}
 		})
 	})
-	b.Run("conc", func(b *testing.B) {
+	b.Run("impl=conc", func(b *testing.B) {
 		poolFanout(b, func() {
 			p := concpool.New().WithMaxGoroutines(poolFanoutLimit)
 			for range poolFanoutTasks {
@@ -77,7 +86,7 @@ func BenchmarkPoolFanout(b *testing.B) {
 			p.Wait()
 		})
 	})
-	b.Run("pond", func(b *testing.B) {
+	b.Run("impl=pond", func(b *testing.B) {
 		poolFanout(b, func() {
 			p := pond.NewPool(poolFanoutLimit)
 			for range poolFanoutTasks {
@@ -88,7 +97,7 @@ func BenchmarkPoolFanout(b *testing.B) {
 			p.StopAndWait()
 		})
 	})
-	b.Run("ants", func(b *testing.B) {
+	b.Run("impl=ants", func(b *testing.B) {
 		poolFanout(b, func() {
 			p, err := ants.NewPool(poolFanoutLimit)
 			if err != nil {

@@ -46,11 +46,18 @@ func (q *chanSemQueue) consume(done chan<- struct{}) {
 	}
 }
 
-// Put, Recv and Done on one goroutine: the bare cost of the queue, against
+// BenchmarkQueue: Queue/case=roundtrip|spsc|parallel-producers/impl=sluice|chan|chansem.
+func BenchmarkQueue(b *testing.B) {
+	b.Run("case=roundtrip", queueRoundTrip)
+	b.Run("case=spsc", queueSPSC)
+	b.Run("case=parallel-producers", queueParallelProducers)
+}
+
+// queueRoundTrip: Put, Recv and Done on one goroutine: the bare cost of the queue, against
 // a send and a receive on a buffered channel of the same size.
-func BenchmarkQueueRoundTrip(b *testing.B) {
+func queueRoundTrip(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		q := queue.New[int](queueCap)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -64,7 +71,7 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 			it.Done()
 		}
 	})
-	b.Run("chan", func(b *testing.B) {
+	b.Run("impl=chan", func(b *testing.B) {
 		ch := make(chan int, queueCap)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -72,7 +79,7 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 			<-ch
 		}
 	})
-	b.Run("chansem", func(b *testing.B) {
+	b.Run("impl=chansem", func(b *testing.B) {
 		q := newChanSemQueue()
 		b.ReportAllocs()
 		for b.Loop() {
@@ -85,11 +92,11 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 	})
 }
 
-// One producer, one consumer on another goroutine that finishes each item
+// queueSPSC: one producer, one consumer on another goroutine that finishes each item
 // as it takes it.
-func BenchmarkQueueSPSC(b *testing.B) {
+func queueSPSC(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		q := queue.New[int](queueCap)
 		done := make(chan struct{})
 		go func() {
@@ -111,7 +118,7 @@ func BenchmarkQueueSPSC(b *testing.B) {
 		q.Close()
 		<-done
 	})
-	b.Run("chan", func(b *testing.B) {
+	b.Run("impl=chan", func(b *testing.B) {
 		ch := make(chan int, queueCap)
 		done := make(chan struct{})
 		go func() {
@@ -126,7 +133,7 @@ func BenchmarkQueueSPSC(b *testing.B) {
 		close(ch)
 		<-done
 	})
-	b.Run("chansem", func(b *testing.B) {
+	b.Run("impl=chansem", func(b *testing.B) {
 		q := newChanSemQueue()
 		done := make(chan struct{})
 		go q.consume(done)
@@ -141,10 +148,10 @@ func BenchmarkQueueSPSC(b *testing.B) {
 	})
 }
 
-// GOMAXPROCS producers, one consumer.
-func BenchmarkQueueParallelProducers(b *testing.B) {
+// queueParallelProducers: GOMAXPROCS producers, one consumer.
+func queueParallelProducers(b *testing.B) {
 	ctx := context.Background()
-	b.Run("sluice", func(b *testing.B) {
+	b.Run("impl=sluice", func(b *testing.B) {
 		q := queue.New[int](queueCap)
 		done := make(chan struct{})
 		go func() {
@@ -169,7 +176,7 @@ func BenchmarkQueueParallelProducers(b *testing.B) {
 		q.Close()
 		<-done
 	})
-	b.Run("chan", func(b *testing.B) {
+	b.Run("impl=chan", func(b *testing.B) {
 		ch := make(chan int, queueCap)
 		var wg sync.WaitGroup
 		wg.Add(1)
@@ -187,7 +194,7 @@ func BenchmarkQueueParallelProducers(b *testing.B) {
 		close(ch)
 		wg.Wait()
 	})
-	b.Run("chansem", func(b *testing.B) {
+	b.Run("impl=chansem", func(b *testing.B) {
 		q := newChanSemQueue()
 		done := make(chan struct{})
 		go q.consume(done)

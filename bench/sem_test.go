@@ -48,10 +48,19 @@ func semaphores(size int64) []struct {
 	}
 }
 
+// BenchmarkSem compares the three semaphores under the same calls, one
+// sub-benchmark per load and implementation:
+// Sem/case=.../impl=sluice|xsync|chan.
+func BenchmarkSem(b *testing.B) {
+	b.Run("case=uncontended", semUncontended)
+	b.Run("case=contended", semContended)
+	b.Run("case=contended-ctx", semContendedCtx)
+}
+
 // Acquire+Release with nobody else around.
-func BenchmarkSemUncontended(b *testing.B) {
+func semUncontended(b *testing.B) {
 	for _, c := range semaphores(4) {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run("impl="+c.name, func(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -65,9 +74,9 @@ func BenchmarkSemUncontended(b *testing.B) {
 }
 
 // 4 permits, 8 goroutines per CPU, each doing Acquire+Release in a loop.
-func BenchmarkSemContended(b *testing.B) {
+func semContended(b *testing.B) {
 	for _, c := range semaphores(4) {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run("impl="+c.name, func(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.SetParallelism(8)
@@ -86,9 +95,9 @@ func BenchmarkSemContended(b *testing.B) {
 
 // As above, with a cancellable context, the common case in services: the
 // waiter must also watch ctx.Done().
-func BenchmarkSemContendedCtx(b *testing.B) {
+func semContendedCtx(b *testing.B) {
 	for _, c := range semaphores(4) {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run("impl="+c.name, func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b.ReportAllocs()

@@ -3,8 +3,9 @@ package gate
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/panics"
 )
 
 // ErrDeadline matches (with errors.Is) every deadline error the gate
@@ -53,31 +54,10 @@ func newDeadlineError(wctx context.Context, start time.Time, lane string, waitin
 	return &DeadlineError{Op: OpName(wctx), Lane: lane, Limit: limit, Waiting: waiting}
 }
 
-// PanicError carries a panic out of the goroutine that ran fn. [Gate.Read]
-// re-panics with it on the caller's goroutine; Config.Hook receives it for
-// panics that have no caller.
-type PanicError struct {
-	Op    string // the name set with Op, or ""
-	Value any    // what fn panicked with
-	Stack []byte // fn's goroutine stack at the panic
-}
-
-func (p *PanicError) Error() string {
-	op := ""
-	if p.Op != "" {
-		op = p.Op + ": "
-	}
-	return fmt.Sprintf("gate: %sfn panicked: %v\n\n%s", op, p.Value, p.Stack)
-}
-
-// Unwrap returns the panic value if it is an error.
-func (p *PanicError) Unwrap() error {
-	err, _ := p.Value.(error)
-	return err
-}
-
-// newPanicError must be called from the deferred function that recovered,
-// so that the stack still shows where fn panicked.
-func newPanicError(op string, v any) *PanicError {
-	return &PanicError{Op: op, Value: v, Stack: debug.Stack()}
-}
+// PanicError reports a fn that panicked or called runtime.Goexit. It is
+// sluice's one PanicError (an alias: errors.As with a *pool.PanicError
+// target matches it too). Its Op names the lane and the name set with
+// [Op], as in `gate: read "fetch"`. [Gate.Read] re-panics with it on the
+// caller's goroutine (or returns it, after a Goexit); the hook receives it
+// for panics that have no caller.
+type PanicError = panics.Error

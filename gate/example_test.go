@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/sluice-go/sluice/gate"
 )
 
 func Example() {
-	g := gate.New(gate.Config{Readers: 64, Streams: 8, ReadDeadline: 5 * time.Second})
+	g := gate.New(gate.WithReaders(64), gate.WithStreams(8), gate.WithReadDeadline(5*time.Second))
 	defer g.Close()
 	ctx := context.Background()
 
@@ -25,13 +26,13 @@ func Example() {
 	fmt.Printf("%+v\n", g.Stats())
 	// Output:
 	// head: 100
-	// {Readers:64 ReadsInFlight:0 ReadsOverdue:0 ReadsWaiting:0 WritesWaiting:0 WriteActive:false Streams:8 StreamsActive:0 StreamsWaiting:0 DeadlinesHit:0 Closed:false}
+	// {ReadCapacity:64 ReadInUse:0 ReadOverdue:0 ReadWaiting:0 WriteInUse:0 WriteWaiting:0 StreamCapacity:8 StreamInUse:0 StreamWaiting:0 TimedOut:0 Closed:false}
 }
 
 func ExampleGate_Read_deadline() {
-	g := gate.New(gate.Config{ReadDeadline: 20 * time.Millisecond, Hook: func(e gate.Event) {
+	g := gate.New(gate.WithReadDeadline(20*time.Millisecond), gate.WithHook(func(e gate.Event) {
 		fmt.Println("hook:", e.Kind, e.Op)
-	}})
+	}))
 	defer g.Close()
 
 	stuck := make(chan struct{})
@@ -41,11 +42,11 @@ func ExampleGate_Read_deadline() {
 		return nil
 	})
 	fmt.Println(errors.Is(err, gate.ErrDeadline), errors.Is(err, context.DeadlineExceeded))
-	fmt.Println("overdue:", g.Stats().ReadsOverdue) // it still holds its permit
+	fmt.Println("overdue:", g.Stats().ReadOverdue) // it still holds its permit
 
 	close(stuck)
 	_ = g.Wait(context.Background())
-	fmt.Println("overdue:", g.Stats().ReadsOverdue)
+	fmt.Println("overdue:", g.Stats().ReadOverdue)
 	// Output:
 	// hook: overdue GetLogs
 	// true true
@@ -55,7 +56,7 @@ func ExampleGate_Read_deadline() {
 }
 
 func ExampleGate_ReadInline() {
-	g := gate.New(gate.Config{})
+	g := gate.New()
 	defer g.Close()
 	cache := map[string]int{"a": 1}
 	var v int
@@ -69,7 +70,7 @@ func ExampleGate_ReadInline() {
 }
 
 func ExampleGate_Stream() {
-	g := gate.New(gate.Config{Streams: 8, StreamLifetime: time.Minute})
+	g := gate.New(gate.WithStreams(8), gate.WithStreamLifetime(time.Minute))
 	defer g.Close()
 
 	out := make(chan int)
@@ -101,7 +102,7 @@ func ExampleGate_Stream() {
 }
 
 func ExampleGate_Close() {
-	g := gate.New(gate.Config{Readers: 1})
+	g := gate.New(gate.WithReaders(1))
 	held := make(chan struct{})
 	running := make(chan struct{})
 	go func() {
@@ -121,4 +122,14 @@ func ExampleGate_Close() {
 	close(held)
 	_ = g.Wait(context.Background())
 	// Output: gate: closed
+}
+
+// Options set the lanes' sizes and limits and where events go; anything
+// not set keeps its default.
+func ExampleNew() {
+	g := gate.New(gate.WithReaders(8), gate.WithStreams(2), gate.WithLogger(slog.Default()))
+	defer g.Close()
+	st := g.Stats()
+	fmt.Println(st.ReadCapacity, st.StreamCapacity)
+	// Output: 8 2
 }

@@ -95,7 +95,7 @@ func (e *events) list() []gate.Event {
 func TestReadReturnsFnResult(t *testing.T) { synctest.Test(t, testReadReturnsFnResult) }
 
 func testReadReturnsFnResult(t *testing.T) {
-	g := gate.New(gate.Config{})
+	g := gate.New()
 	defer g.Close()
 	want := errors.New("boom")
 	if err := g.Read(context.Background(), func(context.Context) error { return want }); err != want {
@@ -108,14 +108,14 @@ func testReadReturnsFnResult(t *testing.T) {
 		t.Fatalf("Write = %v, want %v", err, want)
 	}
 	st := g.Stats()
-	if st.Readers != gate.DefaultReaders || st.Streams != gate.DefaultStreams || st.ReadsInFlight != 0 || st.WriteActive {
+	if st.ReadCapacity != gate.DefaultReaders || st.StreamCapacity != gate.DefaultStreams || st.ReadInUse != 0 || st.WriteInUse != 0 {
 		t.Fatalf("Stats = %+v", st)
 	}
 }
 
 func TestReadFnCtxHasDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{ReadDeadline: 3 * time.Second})
+		g := gate.New(gate.WithReadDeadline(3 * time.Second))
 		defer g.Close()
 		start := time.Now()
 		for _, read := range []func(context.Context, func(context.Context) error) error{g.Read} {
@@ -148,7 +148,7 @@ func TestReadFnCtxHasDeadline(t *testing.T) {
 
 func TestReadersCapAndFIFO(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{Readers: 2})
+		g := gate.New(gate.WithReaders(2))
 		defer g.Close()
 		var jobs []*job
 		var res []<-chan error
@@ -161,7 +161,7 @@ func TestReadersCapAndFIFO(t *testing.T) {
 		if !jobs[0].started() || !jobs[1].started() || jobs[2].started() {
 			t.Fatal("want exactly the first two reads running")
 		}
-		if st := g.Stats(); st.ReadsInFlight != 2 || st.ReadsWaiting != 3 {
+		if st := g.Stats(); st.ReadInUse != 2 || st.ReadWaiting != 3 {
 			t.Fatalf("Stats = %+v, want 2 in flight, 3 waiting", st)
 		}
 		close(jobs[1].release)
@@ -186,7 +186,7 @@ func TestReadersCapAndFIFO(t *testing.T) {
 
 func TestWriteDrainsReadsAndBlocksLaterReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{Readers: 3})
+		g := gate.New(gate.WithReaders(3))
 		defer g.Close()
 		var tr conctest.Tracker // reads and writes together: a write must be alone
 		var writing bool
@@ -227,7 +227,7 @@ func TestWriteDrainsReadsAndBlocksLaterReads(t *testing.T) {
 			})
 		})
 		synctest.Wait()
-		if st := g.Stats(); st.WritesWaiting != 1 || st.WriteActive {
+		if st := g.Stats(); st.WriteWaiting != 1 || st.WriteInUse != 0 {
 			t.Fatalf("Stats = %+v, want one writer waiting", st)
 		}
 		late := newJob(false)
@@ -236,7 +236,7 @@ func TestWriteDrainsReadsAndBlocksLaterReads(t *testing.T) {
 		if late.started() {
 			t.Fatal("a read that arrived after a waiting write ran before it")
 		}
-		if st := g.Stats(); st.ReadsWaiting != 1 {
+		if st := g.Stats(); st.ReadWaiting != 1 {
 			t.Fatalf("Stats = %+v, want the late read waiting", st)
 		}
 		close(early[0].release)
@@ -266,7 +266,7 @@ func TestWriteDrainsReadsAndBlocksLaterReads(t *testing.T) {
 
 func TestWriteWaitEndsOnCtxAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{Readers: 1})
+		g := gate.New(gate.WithReaders(1))
 		j := newJob(false)
 		r := call(func() error { return g.Read(context.Background(), j.fn) })
 		synctest.Wait()
@@ -324,7 +324,7 @@ func TestWriteWaitEndsOnCtxAndClose(t *testing.T) {
 func TestReadDeadlineFnIgnoresCtx(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
-		g := gate.New(gate.Config{Readers: 2, ReadDeadline: 2 * time.Second, Hook: ev.hook})
+		g := gate.New(gate.WithReaders(2), gate.WithReadDeadline(2*time.Second), gate.WithHook(ev.hook))
 		defer g.Close()
 		j := newJob(false) // ignores its ctx
 		start := time.Now()
@@ -344,7 +344,7 @@ func TestReadDeadlineFnIgnoresCtx(t *testing.T) {
 			t.Fatalf("message %q", err)
 		}
 		st := g.Stats()
-		if st.ReadsOverdue != 1 || st.ReadsInFlight != 1 || st.DeadlinesHit != 1 {
+		if st.ReadOverdue != 1 || st.ReadInUse != 1 || st.TimedOut != 1 {
 			t.Fatalf("Stats = %+v, want 1 overdue read still in flight", st)
 		}
 		if e := ev.list(); len(e) != 1 || e[0].Kind != gate.Overdue || e[0].Op != "GetLogs" || e[0].Lane != "read" || !errors.Is(e[0].Err, gate.ErrDeadline) {
@@ -368,7 +368,7 @@ func TestReadDeadlineFnIgnoresCtx(t *testing.T) {
 		if len(e) != 2 || e[1].Kind != gate.Late || e[1].Op != "GetLogs" || e[1].Elapsed != 2*time.Second {
 			t.Fatalf("events = %+v", e)
 		}
-		if st := g.Stats(); st.ReadsOverdue != 0 || st.ReadsInFlight != 0 {
+		if st := g.Stats(); st.ReadOverdue != 0 || st.ReadInUse != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		// The permit is back: the next read succeeds.
@@ -381,7 +381,7 @@ func TestReadDeadlineFnIgnoresCtx(t *testing.T) {
 func TestReadDeadlineFnHonoursCtx(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
-		g := gate.New(gate.Config{ReadDeadline: time.Second, Hook: ev.hook})
+		g := gate.New(gate.WithReadDeadline(time.Second), gate.WithHook(ev.hook))
 		defer g.Close()
 		j := newJob(true)
 		start := time.Now()
@@ -393,7 +393,7 @@ func TestReadDeadlineFnHonoursCtx(t *testing.T) {
 			t.Fatalf("returned after %v", d)
 		}
 		synctest.Wait()
-		if st := g.Stats(); st.ReadsOverdue != 0 || st.ReadsInFlight != 0 || st.DeadlinesHit != 1 {
+		if st := g.Stats(); st.ReadOverdue != 0 || st.ReadInUse != 0 || st.TimedOut != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		// Read may see the deadline before fn does (then fn is overdue for
@@ -408,7 +408,7 @@ func TestReadDeadlineFnHonoursCtx(t *testing.T) {
 
 func TestReadInlineUsesCallerCtx(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{ReadDeadline: time.Second})
+		g := gate.New(gate.WithReadDeadline(time.Second))
 		defer g.Close()
 		type key struct{}
 		ctx := context.WithValue(context.Background(), key{}, 1)
@@ -436,7 +436,7 @@ func TestReadInlineUsesCallerCtx(t *testing.T) {
 		if d := time.Since(start); d != 3*time.Second {
 			t.Fatalf("returned after %v", d)
 		}
-		if st := g.Stats(); st.ReadsInFlight != 0 || st.DeadlinesHit != 0 || st.ReadsOverdue != 0 {
+		if st := g.Stats(); st.ReadInUse != 0 || st.TimedOut != 0 || st.ReadOverdue != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
@@ -445,7 +445,7 @@ func TestReadInlineUsesCallerCtx(t *testing.T) {
 func TestReadCallerCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
-		g := gate.New(gate.Config{Hook: ev.hook})
+		g := gate.New(gate.WithHook(ev.hook))
 		defer g.Close()
 		j := newJob(false)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -455,7 +455,7 @@ func TestReadCallerCancelled(t *testing.T) {
 		if err := <-r; !errors.Is(err, context.Canceled) {
 			t.Fatalf("Read = %v, want Canceled", err)
 		}
-		if st := g.Stats(); st.ReadsOverdue != 1 || st.DeadlinesHit != 0 {
+		if st := g.Stats(); st.ReadOverdue != 1 || st.TimedOut != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		close(j.release)
@@ -470,7 +470,7 @@ func TestReadCallerCancelled(t *testing.T) {
 
 func TestReadWaitDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{Readers: 1, ReadDeadline: time.Second})
+		g := gate.New(gate.WithReaders(1), gate.WithReadDeadline(time.Second))
 		defer g.Close()
 		hold := make(chan struct{})
 		w := call(func() error {
@@ -495,14 +495,14 @@ func TestReadWaitDeadline(t *testing.T) {
 		if err := <-w; err != nil {
 			t.Fatal(err)
 		}
-		if st := g.Stats(); st.DeadlinesHit != 2 || st.ReadsWaiting != 0 {
+		if st := g.Stats(); st.TimedOut != 2 || st.ReadWaiting != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
 }
 
 func TestReadAlreadyCancelledCtx(t *testing.T) {
-	g := gate.New(gate.Config{})
+	g := gate.New()
 	defer g.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -520,7 +520,7 @@ func TestReadAlreadyCancelledCtx(t *testing.T) {
 func TestReadPanicReachesCaller(t *testing.T) { synctest.Test(t, testReadPanicReachesCaller) }
 
 func testReadPanicReachesCaller(t *testing.T) {
-	g := gate.New(gate.Config{Readers: 1})
+	g := gate.New(gate.WithReaders(1))
 	defer g.Close()
 	func() {
 		defer func() {
@@ -529,10 +529,10 @@ func testReadPanicReachesCaller(t *testing.T) {
 			if !ok {
 				t.Fatalf("recovered %T %v, want *gate.PanicError", r, r)
 			}
-			if pe.Value != "kaput" || pe.Op != "Decode" || !bytes.Contains(pe.Stack, []byte("panickyFn")) {
+			if pe.Value != "kaput" || pe.Op != `gate: read "Decode"` || pe.Goexit || !bytes.Contains(pe.Stack, []byte("panickyFn")) {
 				t.Fatalf("PanicError = %v / %q\n%s", pe.Value, pe.Op, pe.Stack)
 			}
-			if !strings.HasPrefix(pe.Error(), "gate: Decode: fn panicked: kaput") {
+			if !strings.HasPrefix(pe.Error(), `gate: read "Decode" panicked: kaput`) {
 				t.Fatalf("message %q", pe.Error())
 			}
 		}()
@@ -540,7 +540,7 @@ func testReadPanicReachesCaller(t *testing.T) {
 		t.Fatal("Read returned")
 	}()
 	// The permit is back.
-	if st := g.Stats(); st.ReadsInFlight != 0 {
+	if st := g.Stats(); st.ReadInUse != 0 {
 		t.Fatalf("Stats = %+v", st)
 	}
 	if err := g.Write(context.Background(), func(context.Context) error { return nil }); err != nil {
@@ -565,10 +565,11 @@ func panickyFn(context.Context) error { panic("kaput") }
 func TestReadGoexit(t *testing.T) { synctest.Test(t, testReadGoexit) }
 
 func testReadGoexit(t *testing.T) {
-	g := gate.New(gate.Config{Readers: 1})
+	g := gate.New(gate.WithReaders(1))
 	defer g.Close()
 	err := g.Read(context.Background(), func(context.Context) error { runtime.Goexit(); return nil })
-	if err == nil || !strings.Contains(err.Error(), "Goexit") {
+	var pe *gate.PanicError
+	if err == nil || !strings.Contains(err.Error(), "Goexit") || !errors.As(err, &pe) || !pe.Goexit || pe.Op != "gate: read" {
 		t.Fatalf("Read = %v", err)
 	}
 	if err := g.Write(context.Background(), func(context.Context) error { return nil }); err != nil {
@@ -577,7 +578,7 @@ func testReadGoexit(t *testing.T) {
 }
 
 func TestInlineAndWritePanicPropagate(t *testing.T) {
-	g := gate.New(gate.Config{Readers: 1})
+	g := gate.New(gate.WithReaders(1))
 	defer g.Close()
 	for name, f := range map[string]func(context.Context, func(context.Context) error) error{"ReadInline": g.ReadInline, "Write": g.Write} {
 		func() {
@@ -588,7 +589,7 @@ func TestInlineAndWritePanicPropagate(t *testing.T) {
 			}()
 			_ = f(context.Background(), panickyFn)
 		}()
-		if st := g.Stats(); st.ReadsInFlight != 0 || st.WriteActive {
+		if st := g.Stats(); st.ReadInUse != 0 || st.WriteInUse != 0 {
 			t.Fatalf("%s: Stats after panic = %+v", name, st)
 		}
 	}
@@ -599,7 +600,7 @@ func TestInlineAndWritePanicPropagate(t *testing.T) {
 
 func TestStreamIsolation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{Readers: 4, Streams: 2, ReadDeadline: time.Second, Hook: func(gate.Event) {}})
+		g := gate.New(gate.WithReaders(4), gate.WithStreams(2), gate.WithReadDeadline(time.Second), gate.WithHook(func(gate.Event) {}))
 		defer g.Close()
 		// All read permits held.
 		reads := make([]*job, 4)
@@ -631,7 +632,7 @@ func TestStreamIsolation(t *testing.T) {
 			return g.Stream(gate.Op(context.Background(), "StreamLogs"), func(context.Context) error { t.Error("third stream ran"); return nil })
 		})
 		synctest.Wait()
-		if st := g.Stats(); st.StreamsWaiting != 1 || st.StreamsActive != 2 || st.ReadsInFlight != 4 || st.ReadsWaiting != 0 {
+		if st := g.Stats(); st.StreamWaiting != 1 || st.StreamInUse != 2 || st.ReadInUse != 4 || st.ReadWaiting != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		err := <-s3
@@ -649,7 +650,7 @@ func TestStreamIsolation(t *testing.T) {
 		if err := g.Write(context.Background(), func(context.Context) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if st := g.Stats(); st.StreamsActive != 2 {
+		if st := g.Stats(); st.StreamInUse != 2 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		for _, r := range rr {
@@ -668,7 +669,7 @@ func TestStreamIsolation(t *testing.T) {
 
 func TestStreamLifetime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{StreamLifetime: 10 * time.Second})
+		g := gate.New(gate.WithStreamLifetime(10 * time.Second))
 		defer g.Close()
 		start := time.Now()
 		ended := make(chan time.Duration, 2)
@@ -701,7 +702,7 @@ func TestStreamLifetime(t *testing.T) {
 func TestStreamPanicReported(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
-		g := gate.New(gate.Config{Streams: 1, Hook: ev.hook})
+		g := gate.New(gate.WithStreams(1), gate.WithHook(ev.hook))
 		defer g.Close()
 		if err := g.Stream(gate.Op(context.Background(), "StreamLogs"), panickyFn); err != nil {
 			t.Fatal(err)
@@ -727,7 +728,7 @@ func TestStreamPanicReported(t *testing.T) {
 func TestCloseFailsEveryLane(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
-		g := gate.New(gate.Config{Readers: 2, Streams: 1, Hook: ev.hook})
+		g := gate.New(gate.WithReaders(2), gate.WithStreams(1), gate.WithHook(ev.hook))
 		running := []*job{newJob(false), newJob(false)} // ignore ctx: overdue after Close
 		var rr []<-chan error
 		for _, j := range running {
@@ -744,7 +745,7 @@ func TestCloseFailsEveryLane(t *testing.T) {
 		}
 		waitingStream := call(func() error { return g.Stream(context.Background(), newJob(false).fn) })
 		synctest.Wait()
-		if st := g.Stats(); st.ReadsWaiting != 2 || st.WritesWaiting != 1 || st.StreamsWaiting != 1 || st.StreamsActive != 1 {
+		if st := g.Stats(); st.ReadWaiting != 2 || st.WriteWaiting != 1 || st.StreamWaiting != 1 || st.StreamInUse != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 
@@ -765,7 +766,7 @@ func TestCloseFailsEveryLane(t *testing.T) {
 			t.Fatalf("stream ctx = %v, want Canceled", got)
 		}
 		st := g.Stats()
-		if !st.Closed || st.ReadsOverdue != 2 || st.ReadsInFlight != 2 {
+		if !st.Closed || st.ReadOverdue != 2 || st.ReadInUse != 2 {
 			t.Fatalf("Stats after Close = %+v", st)
 		}
 		// Later calls fail.
@@ -802,7 +803,7 @@ func TestCloseFailsEveryLane(t *testing.T) {
 
 func TestCloseLeavesInlineReadRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{})
+		g := gate.New()
 		j := newJob(true)
 		r := call(func() error { return g.ReadInline(context.Background(), j.fn) })
 		synctest.Wait()
@@ -811,7 +812,7 @@ func TestCloseLeavesInlineReadRunning(t *testing.T) {
 		if _, ok := ready(r); ok {
 			t.Fatal("Close reached a running inline read")
 		}
-		if st := g.Stats(); st.ReadsInFlight != 1 {
+		if st := g.Stats(); st.ReadInUse != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		close(j.release)
@@ -826,7 +827,7 @@ func TestCloseLeavesInlineReadRunning(t *testing.T) {
 
 func TestWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{})
+		g := gate.New()
 		defer g.Close()
 		if err := g.Wait(context.Background()); err != nil {
 			t.Fatal(err)
@@ -865,7 +866,7 @@ func TestDefaultHookLogs(t *testing.T) {
 		old := slog.Default()
 		slog.SetDefault(slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil)))
 		defer slog.SetDefault(old)
-		g := gate.New(gate.Config{ReadDeadline: time.Second})
+		g := gate.New(gate.WithReadDeadline(time.Second))
 		defer g.Close()
 		j := newJob(false)
 		if err := g.Read(gate.Op(context.Background(), "GetLogs"), j.fn); !errors.Is(err, gate.ErrDeadline) {
@@ -884,6 +885,33 @@ func TestDefaultHookLogs(t *testing.T) {
 	})
 }
 
+func TestWithLoggerHookLogs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		var mu sync.Mutex
+		var def bytes.Buffer
+		old := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(lockedWriter{&def, &mu}, nil)))
+		defer slog.SetDefault(old)
+		g := gate.New(gate.WithReadDeadline(time.Second), gate.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&buf, &mu}, nil))))
+		defer g.Close()
+		j := newJob(false)
+		if err := g.Read(gate.Op(context.Background(), "GetLogs"), j.fn); !errors.Is(err, gate.ErrDeadline) {
+			t.Fatal(err)
+		}
+		close(j.release)
+		if err := g.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		out, other := buf.String(), def.String()
+		mu.Unlock()
+		if strings.Count(out, "op=GetLogs") != 2 || other != "" {
+			t.Fatalf("log = %q, default log = %q", out, other)
+		}
+	})
+}
+
 type lockedWriter struct {
 	b  *bytes.Buffer
 	mu *sync.Mutex
@@ -895,40 +923,9 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func TestBadInput(t *testing.T) {
-	mustPanic := func(what, want string, f func()) {
-		t.Helper()
-		defer func() {
-			t.Helper()
-			r := recover()
-			s, _ := r.(string)
-			if !strings.HasPrefix(s, "gate: ") || !strings.Contains(s, want) {
-				t.Errorf("%s: panic %v, want a gate panic mentioning %q", what, r, want)
-			}
-		}()
-		f()
-	}
-	mustPanic("Readers", "Config.Readers", func() { gate.New(gate.Config{Readers: -1}) })
-	mustPanic("Streams", "Config.Streams", func() { gate.New(gate.Config{Streams: -2}) })
-	mustPanic("ReadDeadline", "Config.ReadDeadline", func() { gate.New(gate.Config{ReadDeadline: -time.Second}) })
-	mustPanic("StreamLifetime", "Config.StreamLifetime", func() { gate.New(gate.Config{StreamLifetime: -1}) })
-	g := gate.New(gate.Config{})
-	defer g.Close()
-	fn := func(context.Context) error { return nil }
-	for name, f := range map[string]func(context.Context, func(context.Context) error) error{
-		"Read": g.Read, "ReadInline": g.ReadInline, "Write": g.Write, "Stream": g.Stream,
-	} {
-		//lint:ignore SA1012 testing the nil check
-		mustPanic(name+" nil ctx", "nil Context", func() { _ = f(nil, fn) }) //nolint:staticcheck
-		mustPanic(name+" nil fn", "nil fn", func() { _ = f(context.Background(), nil) })
-	}
-	mustPanic("Wait nil ctx", "nil Context", func() { _ = g.Wait(nil) })     //nolint:staticcheck
-	mustPanic("Op nil ctx", "nil Context", func() { _ = gate.Op(nil, "x") }) //nolint:staticcheck
-}
-
 func TestReadValue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := gate.New(gate.Config{ReadDeadline: time.Second})
+		g := gate.New(gate.WithReadDeadline(time.Second))
 		defer g.Close()
 		v, err := gate.ReadValue(context.Background(), g, func(context.Context) (int, error) { return 7, nil })
 		if v != 7 || err != nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -529,28 +527,28 @@ func (m *model) compare() {
 		}
 	}
 	var want gate.Stats
-	want.Readers, want.Streams, want.Closed, want.DeadlinesHit = int64(m.readers), int64(m.streams), m.closed, m.hits
+	want.ReadCapacity, want.StreamCapacity, want.Closed, want.TimedOut = int64(m.readers), int64(m.streams), m.closed, m.hits
 	for _, o := range m.ops {
 		switch {
 		case o.fn == fnRunning && (o.kind == kRead || o.kind == kInline):
-			want.ReadsInFlight++
+			want.ReadInUse++
 			if o.kind == kRead && o.callerDone {
-				want.ReadsOverdue++
+				want.ReadOverdue++
 			}
 		case o.fn == fnRunning && o.kind == kWrite:
-			want.WriteActive = true
+			want.WriteInUse = 1
 		case o.fn == fnRunning && o.kind == kStream:
-			want.StreamsActive++
+			want.StreamInUse++
 		}
 	}
 	for _, o := range m.q {
 		if o.kind == kWrite {
-			want.WritesWaiting++
+			want.WriteWaiting++
 		} else {
-			want.ReadsWaiting++
+			want.ReadWaiting++
 		}
 	}
-	want.StreamsWaiting = int64(len(m.sq))
+	want.StreamWaiting = int64(len(m.sq))
 	if got := m.g.Stats(); got != want {
 		m.fail("Stats = %+v\n      want %+v", got, want)
 	}
@@ -559,8 +557,7 @@ func (m *model) compare() {
 func runModel(t *testing.T, seed uint64, steps int) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	m := &model{t: t, rng: rng, readers: 1 + rng.IntN(4), streams: 1 + rng.IntN(2)}
-	m.g = gate.New(gate.Config{Readers: m.readers, Streams: m.streams, ReadDeadline: modelDeadline,
-		StreamLifetime: modelLifetime, Hook: func(gate.Event) {}})
+	m.g = gate.New(gate.WithReaders(m.readers), gate.WithStreams(m.streams), gate.WithReadDeadline(modelDeadline), gate.WithStreamLifetime(modelLifetime), gate.WithHook(func(gate.Event) {}))
 	m.now = time.Now()
 	closeAt := -1
 	if rng.IntN(2) == 0 {
@@ -604,26 +601,12 @@ func runModel(t *testing.T, seed uint64, steps int) {
 	}
 }
 
-// TestModel runs many random operation sequences, run i from seed
-// base+i, where base comes from conctest.Seed: a failure is replayed with
-// SLUICE_SEED=base (and -run 'TestModel/^i$' for just that run).
+// TestModel runs 150 random operation sequences (30 under -short, or
+// SLUICE_RUNS), each from its own seed; conctest.Runs says how to replay
+// a failed one.
 func TestModel(t *testing.T) {
-	runs, steps := 150, 120
-	if testing.Short() {
-		runs = 30
-	}
-	if s := os.Getenv("GATE_MODEL_RUNS"); s != "" {
-		runs, _ = strconv.Atoi(s)
-	}
-	base := uint64(conctest.Seed(t))
-	for i := range runs {
-		seed := base + uint64(i)
-		ok := t.Run(strconv.Itoa(i), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { runModel(t, seed, steps) })
-		})
-		if !ok {
-			t.Fatalf("run %d (seed %d) failed; replay it with %s=%d go test -run 'TestModel/^%d$'",
-				i, seed, conctest.SeedEnv, int64(base), i)
-		}
-	}
+	const steps = 120
+	conctest.Runs(t, 150, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runModel(t, seed, steps) })
+	})
 }

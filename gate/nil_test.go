@@ -2,19 +2,22 @@ package gate_test
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/gate"
 )
 
-// TestNilArguments calls every exported function and method with each
-// argument that can be nil set to nil, one at a time: each must panic with
-// a message that starts with "gate: " and names the call and the mistake,
-// never with a nil-pointer dereference from deep inside.
-func TestNilArguments(t *testing.T) {
-	g := gate.New(gate.Config{})
+// TestBadInput calls every exported function and method with each
+// argument that can be nil set to nil, one at a time, and every option
+// with a value that can never be right: each must panic with a message
+// that starts with "gate: " and names the call and the mistake, never
+// with a nil-pointer dereference from deep inside.
+func TestBadInput(t *testing.T) {
+	g := gate.New()
 	defer g.Close()
 	ctx := context.Background()
 	fn := func(context.Context) error { return nil }
@@ -40,29 +43,28 @@ func TestNilArguments(t *testing.T) {
 		{"Stream nil ctx", "Stream with nil Context", func() { _ = g.Stream(nilCtx, fn) }},
 		{"Stream nil fn", "Stream with nil fn", func() { _ = g.Stream(ctx, nil) }},
 		{"Wait nil ctx", "Wait with nil Context", func() { _ = g.Wait(nilCtx) }},
+
+		{"New nil option", "New with a nil Option", func() { gate.New(gate.WithReaders(1), nil) }},
+		{"WithReaders negative", "WithReaders(-1)", func() { gate.WithReaders(-1) }},
+		{"WithReaders zero", "WithReaders(0)", func() { gate.WithReaders(0) }},
+		{"WithStreams negative", "WithStreams(-2)", func() { gate.WithStreams(-2) }},
+		{"WithStreams zero", "WithStreams(0)", func() { gate.WithStreams(0) }},
+		{"WithReadDeadline negative", "WithReadDeadline(-1s)", func() { gate.WithReadDeadline(-time.Second) }},
+		{"WithReadDeadline zero", "WithReadDeadline(0s)", func() { gate.WithReadDeadline(0) }},
+		{"WithStreamLifetime negative", "WithStreamLifetime(-1ns)", func() { gate.WithStreamLifetime(-1) }},
+		{"WithStreamLifetime zero", "WithStreamLifetime(0s)", func() { gate.WithStreamLifetime(0) }},
+		{"WithHook nil", "WithHook(nil)", func() { gate.WithHook(nil) }},
+		{"WithLogger nil", "WithLogger(nil)", func() { gate.WithLogger((*slog.Logger)(nil)) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := panicMessage(tc.call)
-			if !strings.HasPrefix(msg, "gate: ") || !strings.Contains(msg, tc.want) {
-				t.Fatalf("panic %q; want one starting with %q and naming %q", msg, "gate: ", tc.want)
+			if msg := conctest.MustPanic(t, tc.call, tc.want); !strings.HasPrefix(msg, "gate: ") {
+				t.Fatalf("panic %q does not start with %q", msg, "gate: ")
 			}
 		})
 	}
 	// The nil checks fire before anything is admitted: the gate is idle.
-	if st := g.Stats(); st.ReadsInFlight != 0 || st.StreamsActive != 0 || st.WriteActive {
+	if st := g.Stats(); st.ReadInUse != 0 || st.StreamInUse != 0 || st.WriteInUse != 0 {
 		t.Fatalf("after the nil calls: %+v", st)
 	}
-}
-
-// panicMessage runs f and returns what it panicked with, as text, or
-// "no panic".
-func panicMessage(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return "no panic"
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-go/sluice/internal/panics"
 )
 
 // States of a readCall. Exactly one of the caller (running -> abandoned)
@@ -33,7 +35,7 @@ type readCall struct {
 	// never hit a closed channel.
 	done  chan struct{}
 	err   error
-	pe    *PanicError
+	pe    *PanicError // fn panicked or called runtime.Goexit
 	shard *callShard
 	prev  *readCall // shard list links, under shard.mu
 	next  *readCall
@@ -108,31 +110,33 @@ func (g *Gate) kickAll() {
 	}
 }
 
-// Read runs fn as a read: it waits for one of Config.Readers permits
+// Read runs fn as a read: it waits for one of the read permits
 // (FIFO, behind any waiting write), then runs fn on a goroutine the gate
 // owns and waits for it, and returns fn's error.
 //
-// The read's deadline is Config.ReadDeadline from the call, or ctx's
-// deadline if sooner; it bounds the wait and fn. fn's ctx ends at the
-// deadline. When the deadline passes, Read returns a [*DeadlineError]
+// The read's deadline is the read deadline ([WithReadDeadline]) from the
+// call, or ctx's deadline if sooner; it bounds the wait and fn. fn's ctx
+// ends at the deadline. When the deadline passes, Read returns a [*DeadlineError]
 // (matches [ErrDeadline] and [context.DeadlineExceeded]) at once, even if
 // fn ignores its ctx; when ctx is cancelled it returns ctx.Err(); when the
 // gate is closed it returns [ErrClosed] and cancels fn's ctx. In all three
 // cases a fn still running keeps its permit until it returns (so no write
-// overlaps it), counts in [Stats].ReadsOverdue, and is reported through
-// Config.Hook (Overdue, then Late when it returns), except after Close.
+// overlaps it), counts in [Stats].ReadOverdue, and is reported to the
+// hook (Overdue, then Late when it returns), except after Close.
 // If fn itself returns a deadline error after the deadline passed, Read
 // returns a *DeadlineError too.
 //
 // When Read returns fn's result, fn's permit is already back. A panic in
 // fn releases the permit and re-panics on the caller's goroutine with a
-// [*PanicError] holding the value and fn's stack. Name the operation for
-// errors and events with [Op]. Read panics if ctx or fn is nil.
+// [*PanicError] holding the value and fn's stack; if fn calls
+// runtime.Goexit, Read returns such a *PanicError, with Goexit set. Name
+// the operation for errors, panics and events with [Op]. Read panics if
+// ctx or fn is nil.
 //
 // Read costs a goroutine and a timer per call; see [Gate.ReadInline] for
 // hot paths.
 func (g *Gate) Read(ctx context.Context, fn func(context.Context) error) error {
-	check("Read", ctx, fn)
+	check(ctx, "Read", fn)
 	if g.closed.Load() {
 		return ErrClosed
 	}
@@ -183,7 +187,7 @@ func (g *Gate) Read(ctx context.Context, fn func(context.Context) error) error {
 		cancel() // fn's ctx ends at Close
 	} else {
 		if errors.Is(reason, ErrDeadline) {
-			g.deadlinesHit.Add(1)
+			g.timedOut.Add(1)
 		}
 		g.hook(Event{Kind: Overdue, Lane: "read", Op: OpName(ctx), Started: start,
 			Elapsed: time.Since(start), Limit: limitOf(rctx, start), Err: reason})
@@ -198,9 +202,13 @@ func limitOf(ctx context.Context, start time.Time) time.Duration {
 	return 0
 }
 
-// readResult returns a finished call's outcome to its caller.
+// readResult returns a finished call's outcome to its caller: fn's
+// panic, re-panicked here; a runtime.Goexit, as an error; or fn's error.
 func (g *Gate) readResult(c *readCall) error {
 	if c.pe != nil {
+		if c.pe.Goexit {
+			return c.pe
+		}
 		panic(c.pe)
 	}
 	return g.normalize(c.ctx, c.start, c.err)
@@ -216,7 +224,7 @@ func (g *Gate) normalize(rctx context.Context, start time.Time, err error) error
 	if !errors.Is(rctx.Err(), context.DeadlineExceeded) {
 		return err
 	}
-	g.deadlinesHit.Add(1)
+	g.timedOut.Add(1)
 	return newDeadlineError(rctx, start, "read", false)
 }
 
@@ -224,47 +232,46 @@ func (g *Gate) normalize(rctx context.Context, start time.Time, err error) error
 // telling the caller, so a caller that gets fn's result finds the permit
 // already free.
 func (g *Gate) runRead(c *readCall) {
-	returned := false
-	defer func() {
-		if !returned {
-			// Called directly by this deferred function, recover stops a
-			// panic in fn; after runtime.Goexit it returns nil.
-			if r := recover(); r != nil {
-				c.pe = newPanicError(OpName(c.ctx), r)
-			} else {
-				c.err = errors.New("gate: read fn called runtime.Goexit")
-			}
+	// Run calls finishRead itself, from its Goexit hook while the
+	// goroutine unwinds, when fn calls runtime.Goexit (which cannot be
+	// stopped); otherwise it returns, and we call it.
+	goexited := func(pe *PanicError) { c.pe = pe; g.finishRead(c) }
+	if pe := panics.Run("gate: read", func() { c.err = c.fn(c.ctx) }, goexited); pe != nil {
+		c.pe = pe
+	}
+	g.finishRead(c)
+}
+
+func (g *Gate) finishRead(c *readCall) {
+	if c.pe != nil {
+		c.pe.Op = opLabel("read", OpName(c.ctx))
+	}
+	g.unregister(c)
+	if c.state.CompareAndSwap(callRunning, callFinished) {
+		g.readers.Release(1)
+		close(c.done)
+		c.cancel()
+	} else {
+		// The caller has returned: nobody waits for c.done. No longer
+		// overdue once the permit is back, so Stats never shows a free
+		// permit still held by an overdue read.
+		g.overdue.Add(-1)
+		g.readers.Release(1)
+		c.cancel()
+		elapsed := time.Since(c.start)
+		switch {
+		case c.pe != nil && c.byClose:
+			g.hook(Event{Kind: Panicked, Lane: "read", Op: OpName(c.ctx), Started: c.start,
+				Elapsed: elapsed, Err: c.pe})
+		case c.pe != nil:
+			g.hook(Event{Kind: Panicked, Lane: "read", Op: OpName(c.ctx), Started: c.start,
+				Elapsed: elapsed, Limit: limitOf(c.ctx, c.start), Err: c.pe})
+		case !c.byClose:
+			g.hook(Event{Kind: Late, Lane: "read", Op: OpName(c.ctx), Started: c.start,
+				Elapsed: elapsed, Limit: limitOf(c.ctx, c.start), Err: c.err})
 		}
-		g.unregister(c)
-		if c.state.CompareAndSwap(callRunning, callFinished) {
-			g.readers.Release(1)
-			close(c.done)
-			c.cancel()
-		} else {
-			// The caller has returned: nobody waits for c.done. No longer
-			// overdue once the permit is back, so Stats never shows a free
-			// permit still held by an overdue read.
-			g.overdue.Add(-1)
-			g.readers.Release(1)
-			c.cancel()
-			if !c.byClose {
-				elapsed := time.Since(c.start)
-				if c.pe != nil {
-					g.hook(Event{Kind: Panicked, Lane: "read", Op: c.pe.Op, Started: c.start,
-						Elapsed: elapsed, Limit: limitOf(c.ctx, c.start), Err: c.pe})
-				} else {
-					g.hook(Event{Kind: Late, Lane: "read", Op: OpName(c.ctx), Started: c.start,
-						Elapsed: elapsed, Limit: limitOf(c.ctx, c.start), Err: c.err})
-				}
-			} else if c.pe != nil {
-				g.hook(Event{Kind: Panicked, Lane: "read", Op: c.pe.Op, Started: c.start,
-					Elapsed: time.Since(c.start), Err: c.pe})
-			}
-		}
-		g.goroutineDone()
-	}()
-	c.err = c.fn(c.ctx)
-	returned = true
+	}
+	g.goroutineDone()
 }
 
 // ReadInline is the inline mode of [Gate.Read], for hot paths whose fn
@@ -273,7 +280,7 @@ func (g *Gate) runRead(c *readCall) {
 // caller's goroutine, with the caller's ctx unchanged: the deadline reaches
 // fn through that ctx only. So ReadInline cannot return before fn does,
 // adds no deadline of its own to fn, and never counts a read as overdue;
-// give ctx a deadline. The gate's read deadline (Config.ReadDeadline, or
+// give ctx a deadline. The gate's read deadline ([WithReadDeadline], or
 // ctx's if sooner) bounds only the wait for a permit, when there is one to
 // wait for: then ReadInline returns a [*DeadlineError].
 //
@@ -287,7 +294,7 @@ func (g *Gate) runRead(c *readCall) {
 // the bench module); callers on hot paths already carry a deadline.
 func (g *Gate) ReadInline(ctx context.Context, fn func(context.Context) error) error {
 	if ctx == nil || fn == nil {
-		check("ReadInline", ctx, fn)
+		check(ctx, "ReadInline", fn)
 	}
 	if d := ctx.Done(); d != nil {
 		select {

@@ -49,7 +49,7 @@ func TestStressWriteBeforeLaterReaders(t *testing.T) {
 
 func writeBeforeLaterReaders(t *testing.T, rng *rand.Rand) bool {
 	readers := 1 + rng.IntN(8)
-	g := gate.New(gate.Config{Readers: readers, ReadDeadline: 5 * time.Second, Hook: func(gate.Event) {}})
+	g := gate.New(gate.WithReaders(readers), gate.WithReadDeadline(5*time.Second), gate.WithHook(func(gate.Event) {}))
 	defer g.Close()
 	var seq atomic.Int64
 	type reader struct {
@@ -86,7 +86,7 @@ func writeBeforeLaterReaders(t *testing.T, rng *rand.Rand) bool {
 		start(early[i], rng.IntN(3) == 0)
 	}
 	synctest.Wait()
-	if st := g.Stats(); st.ReadsInFlight != int64(readers) {
+	if st := g.Stats(); st.ReadInUse != int64(readers) {
 		t.Errorf("readers not saturating: %+v", st)
 		return false
 	}
@@ -98,7 +98,7 @@ func writeBeforeLaterReaders(t *testing.T, rng *rand.Rand) bool {
 		})
 	})
 	synctest.Wait()
-	if st := g.Stats(); st.WritesWaiting != 1 {
+	if st := g.Stats(); st.WriteWaiting != 1 {
 		t.Errorf("write not queued: %+v", st)
 		return false
 	}
@@ -159,7 +159,7 @@ func writeBeforeLaterReaders(t *testing.T, rng *rand.Rand) bool {
 // Streams streams; and that everything drains and the gate ends idle.
 func TestStressConcurrent(t *testing.T) {
 	const readers, streams = 4, 2
-	g := gate.New(gate.Config{Readers: readers, Streams: streams, ReadDeadline: 20 * time.Millisecond, Hook: func(gate.Event) {}})
+	g := gate.New(gate.WithReaders(readers), gate.WithStreams(streams), gate.WithReadDeadline(20*time.Millisecond), gate.WithHook(func(gate.Event) {}))
 	var mu sync.Mutex
 	var nr, nw, ns int
 	var bad atomic.Int64
@@ -247,7 +247,7 @@ func TestStressConcurrent(t *testing.T) {
 		t.Fatalf("%d invariant violations", n)
 	}
 	st := g.Stats()
-	if st.ReadsInFlight != 0 || st.ReadsOverdue != 0 || st.StreamsActive != 0 || st.WriteActive || st.ReadsWaiting != 0 || st.WritesWaiting != 0 {
+	if st.ReadInUse != 0 || st.ReadOverdue != 0 || st.StreamInUse != 0 || st.WriteInUse != 0 || st.ReadWaiting != 0 || st.WriteWaiting != 0 {
 		t.Fatalf("gate not idle after Wait: %+v", st)
 	}
 }

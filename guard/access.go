@@ -14,10 +14,8 @@ import (
 //
 // Several users of one connection share one Access. That is the point: a
 // lock that every path must remember to take is forgotten by the next path
-// written (seed 000: a balance check called the shared websocket outside
-// the lock every other path took, and recv calls collided). A client
-// reachable only through its Access cannot be called without the rule its
-// provider chose.
+// written, while a client reachable only through its Access cannot be
+// called without the rule its provider chose.
 //
 // The client passed to fn is valid only until fn returns: keep it out of
 // goroutines and structs that outlive the call.
@@ -40,12 +38,12 @@ type Access[T any] interface {
 
 // AccessStats is a snapshot of an [Access].
 type AccessStats struct {
-	Serial    bool   // built by Serial: one call at a time
-	InFlight  int    // calls inside fn now (nested Serial calls not counted)
-	Waiting   int    // Serial: calls queued for the client now
-	Contended uint64 // Serial: calls so far that had to queue
-	Cancelled uint64 // Serial: queued calls so far whose context ended first
-	Closed    bool
+	Serial    bool  // built by Serial: one call at a time
+	InUse     int64 // calls inside fn now (nested Serial calls not counted)
+	Waiting   int64 // calls queued for the client now (Serial only)
+	Contended int64 // total: calls that had to queue (Serial only)
+	Cancelled int64 // total: queued calls whose context ended first (Serial only)
+	Closed    bool  // Close has been called
 }
 
 // Serial returns an Access that lets one call use c at a time: for a
@@ -75,33 +73,36 @@ type serial[T any] struct {
 
 func (s *serial[T]) Do(ctx context.Context, fn func(ctx context.Context, c T) error) error {
 	if ctx == nil || fn == nil {
-		badCall("Access.Do", ctx == nil)
+		badCall("Access.Do", false, ctx == nil)
 	}
-	h := s.l.tryFast(ctx)
-	if h == nil {
+	var c *lockCtx
+	var word uint64
+	if b := s.l.tryFast(ctx); b != nil { // inlined, as is ctxFor: the uncontended case makes no call
+		word = s.l.heldWord()
+		if c = b.ctxFor(word); c == nil {
+			c = b.newSlab(word >> genShift)
+		}
+	} else {
 		var err error
-		if h, err = s.l.acquireSlow(ctx); h == nil {
+		if c, err = s.l.acquireSlow(ctx); c == nil {
 			if err != nil {
 				return err
 			}
-			return fn(ctx, s.c) // nested: inline
+			return fn(ctx, s.c) // nested: inline, the hold is ctx's
 		}
+		word = c.word()
 	}
-	defer s.l.release(h)
-	return fn(h, s.c)
+	defer s.l.release(word)
+	return fn(c, s.c)
 }
 
 func (s *serial[T]) Close() { s.l.close() }
 
 func (s *serial[T]) Stats() AccessStats {
 	st := s.l.stats()
-	in := 0
-	if st.Held {
-		in = 1
-	}
 	return AccessStats{
 		Serial:    true,
-		InFlight:  in,
+		InUse:     st.InUse,
 		Waiting:   st.Waiting,
 		Contended: st.Contended,
 		Cancelled: st.Cancelled,
@@ -133,14 +134,14 @@ func isNil[T any](c T) bool {
 }
 
 type concurrent[T any] struct {
-	inFlight atomic.Int64
-	closed   atomic.Bool
-	c        T
+	inUse  atomic.Int64
+	closed atomic.Bool
+	c      T
 }
 
 func (a *concurrent[T]) Do(ctx context.Context, fn func(ctx context.Context, c T) error) error {
 	if ctx == nil || fn == nil {
-		badCall("Access.Do", ctx == nil)
+		badCall("Access.Do", false, ctx == nil)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -148,13 +149,13 @@ func (a *concurrent[T]) Do(ctx context.Context, fn func(ctx context.Context, c T
 	if a.closed.Load() {
 		return ErrClosed
 	}
-	a.inFlight.Add(1)
-	defer a.inFlight.Add(-1)
+	a.inUse.Add(1)
+	defer a.inUse.Add(-1)
 	return fn(ctx, a.c)
 }
 
 func (a *concurrent[T]) Close() { a.closed.Store(true) }
 
 func (a *concurrent[T]) Stats() AccessStats {
-	return AccessStats{InFlight: int(a.inFlight.Load()), Closed: a.closed.Load()}
+	return AccessStats{InUse: a.inUse.Load(), Closed: a.closed.Load()}
 }

@@ -49,7 +49,7 @@ func TestSerialOneAtATime(t *testing.T) {
 	if c.tr.Max() != 1 || c.calls != 1600 {
 		t.Fatalf("max at once %d, calls %d; want 1 and 1600", c.tr.Max(), c.calls)
 	}
-	if st := a.Stats(); !st.Serial || st.InFlight != 0 || st.Waiting != 0 {
+	if st := a.Stats(); !st.Serial || st.InUse != 0 || st.Waiting != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -87,7 +87,7 @@ func TestSerialNestedUnrelatedContext(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("nested call with an unrelated ctx: %v, want DeadlineExceeded", err)
 		}
-		if st := a.Stats(); st.Cancelled != 1 || st.InFlight != 0 {
+		if st := a.Stats(); st.Cancelled != 1 || st.InUse != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
@@ -107,7 +107,7 @@ func TestSerialCancelWhileWaiting(t *testing.T) {
 		if err := a.Do(ctx, func(context.Context, *conn) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("waiter: %v", err)
 		}
-		if st := a.Stats(); st.InFlight != 1 || st.Waiting != 0 || st.Contended != 1 || st.Cancelled != 1 {
+		if st := a.Stats(); st.InUse != 1 || st.Waiting != 0 || st.Contended != 1 || st.Cancelled != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 		gate.Open()
@@ -136,12 +136,12 @@ func TestConcurrentOverlaps(t *testing.T) {
 		if err := gate.WaitEntered(context.Background(), 6); err != nil {
 			t.Fatal(err)
 		}
-		if st := a.Stats(); st.Serial || st.InFlight != 6 || st.Waiting != 0 {
+		if st := a.Stats(); st.Serial || st.InUse != 6 || st.Waiting != 0 {
 			t.Fatalf("stats %+v, want 6 in flight at once", st)
 		}
 		gate.Open()
 		wg.Wait()
-		if st := a.Stats(); st.InFlight != 0 {
+		if st := a.Stats(); st.InUse != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
@@ -162,8 +162,8 @@ func TestConcurrentPassesContext(t *testing.T) {
 func TestAccessBadInput(t *testing.T) {
 	for name, a := range map[string]guard.Access[int]{"Serial": guard.Serial(0), "Concurrent": guard.Concurrent(0)} {
 		f := func(context.Context, int) error { return nil }
-		mustPanic(t, name+" nil ctx", func() { _ = a.Do(nil, f) }) //nolint:staticcheck // deliberate
-		mustPanic(t, name+" nil fn", func() { _ = a.Do(context.Background(), nil) })
+		conctest.MustPanic(t, func() { _ = a.Do(nil, f) }, "guard: ") //nolint:staticcheck // deliberate
+		conctest.MustPanic(t, func() { _ = a.Do(context.Background(), nil) }, "guard: ")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if err := a.Do(ctx, func(context.Context, int) error {

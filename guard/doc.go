@@ -2,11 +2,8 @@
 // rule, so that no code path can forget the lock.
 //
 // In Go a mutex sits beside the data it protects, and every path must
-// remember to take it. The one path that forgets compiles and passes its
-// tests, and fails in production (seed 000: a validator's handlers and
-// forward loop shared one websocket that allows one reader at a time; every
-// path took the lock except one balance check, and recv calls collided).
-// guard puts the value inside the lock instead:
+// remember to take it; the one that forgets compiles, passes its tests and
+// races in production. guard puts the value inside the lock instead:
 //
 //   - [Value]: the value is reachable only inside [Value.Do], while its lock
 //     is held.
@@ -16,32 +13,49 @@
 //     adds no lock. The provider that owns the client decides once; its
 //     callers cannot get it wrong.
 //
-// Every wait is cancellable through its context, and a waiter that gives
-// up never blocks the ones behind it.
+// Use Value or RW for state that several goroutines read and change; use
+// Access for a connection or client shared by several users.
+//
+// # Invariants
+//
+//   - The value (or client) is reached only through the callback, under the
+//     guard's rule, and the pointer or client passed to the callback is
+//     valid only until it returns.
+//   - Every wait is cancellable through its context, and a waiter that
+//     gives up never blocks the ones behind it.
+//   - Close fails every waiter and every later call with [ErrClosed];
+//     callbacks already running finish.
+//
+// # Fairness
+//
+// [Value] and [Serial] wake waiters oldest first and, like sync.Mutex, let
+// a newly arriving caller take a lock just released ahead of the woken
+// waiter, until a waiter has waited 1 ms: from then on the lock is handed
+// to the oldest waiter directly. [RW] is strict FIFO over one queue of
+// readers and writers, so a waiting writer is never starved by readers.
 //
 // # Nested calls and the callback's context
 //
 // Go's mutexes are not re-entrant: a callback that calls Do on the same
 // guard again would wait for itself forever. Every guard passes its
 // callback a context that carries a token for the hold, and a call made
-// with that context (or one derived from it) is recognised as nested and
-// runs inline. Two rules follow:
+// with that context (or one derived from it) while the hold lasts is
+// recognised as nested and runs inline. Every hold has a token of its own:
+// once the callback has returned, its context no longer counts as nested,
+// and a call made with it waits like any other. Two rules follow:
 //
 //  1. Pass the callback's ctx down. A nested call made with some other
 //     context (the outer function's ctx, context.Background()) is not
 //     recognised and deadlocks until that context ends.
-//  2. Keep the callback's ctx on the callback's goroutine, and do not use it
-//     after the callback returns. A call made with it on another goroutine
-//     while the callback runs would also run inline, without the lock. So
-//     may one made after the callback returned: [Value] and [Serial] reuse
-//     one token for every call made with the same parent context (that is
-//     what keeps them allocation-free), so a kept ctx matches the token of
-//     any later holder whose Do was called with the same context as the
-//     callback's was (say context.Background()), and runs alongside it.
-//     ([RW] makes a token per hold, so there a kept ctx just waits.) To
-//     hand a context to a goroutine started in the callback, or to keep
-//     one, use [Detach].
+//  2. Keep the callback's ctx on the callback's goroutine. A call made with
+//     it on another goroutine while the callback runs would also run
+//     inline, without the lock. To hand a context to a goroutine started in
+//     the callback, use [Detach].
 //
-// The same holds for the pointer or client passed to the callback: it is
-// valid only until the callback returns.
+// # Errors
+//
+// Calls return the callback's error, the caller's ctx.Err() when its
+// context ends before the lock is granted, [ErrClosed] after Close, or
+// [ErrUpgrade] for a Write nested in a Read of the same RW. A callback that
+// panics releases the lock, and the panic continues.
 package guard

@@ -3,79 +3,218 @@ package guard
 import (
 	"context"
 	"time"
+	"unsafe"
 )
 
-// hold is the context a guard passes to its callback. It answers every
-// question by asking the caller's context (parent), except one: asked for
-// the value under its guard's key, it answers itself. That is the token a
+// The context a guard passes to its callback answers every question by
+// asking the caller's context (its parent), except one: asked for the
+// value under its guard's key, it answers itself. That is the token a
 // nested call finds with ctx.Value(key) to learn that this chain of calls
-// already holds the guard, so it can run inline instead of deadlocking.
+// may hold the guard; the guard then checks that the token belongs to the
+// hold in force right now, so it can run the call inline instead of
+// deadlocking.
 //
 // The key is the guard's internal lock (*lock or *rwLock), a pointer no
 // other package can name, so tokens of different guards never collide and
 // a lookup for guard A walks past the holds of guards B and C.
 //
-// Its fields are written before the hold is published and only read
-// afterwards (except active, which rwLock changes under its mu). That is
-// what lets [lock] reuse one hold for every call made with the same parent
-// context (see lock.holdFor) without a data race on a context that
-// escaped.
-type hold struct {
+// Every hold gets a token of its own, never handed out again: a callback
+// context kept after its callback returned carries a token that no later
+// hold matches, so a call made with it waits like any other caller.
+
+// lockCtx is the context passed to the callback of a [lock] hold (Value,
+// Serial): one byte, a cell of a slab, handed out for one hold only.
+//
+// Nothing is written per hold: the cell for the hold numbered gen is
+// cells[gen-base] of its block's current slab (see ctxBlock.ctxFor), and
+// it names its hold by where it is. Its value, written when the slab is
+// made, is its index in the slab, which is how it finds the slab's head
+// (see head) and so its block and its gen.
+type lockCtx uint8
+
+// ctxBlock is what the lockCtxs made for one parent context share: the
+// parent, and the slabs they are cut from.
+//
+// Why slabs: a context is an interface, and an interface holding a
+// distinct pointer per hold needs memory that nothing reuses while a kept
+// context can still reach it; only the garbage collector knows when that
+// is, so each hold takes a fresh cell, and cells come in slabs of up to
+// bigSlab, one allocation for that many calls made with one context.
+type ctxBlock struct {
 	parent context.Context
 	done   <-chan struct{} // parent.Done(), which never changes
-	key    any             // *lock or *rwLock
-	write  bool            // rwLock: a write hold (Value and Serial holds are exclusive)
-	id     uint64          // lock: this hold's id in the state word
+	l      *lock
 
-	// active is used by rwLock only, and only under its mu: true from
-	// admission until release, so a stale context from a hold that ended
-	// is not mistaken for the current one.
+	// The current slab's cells, and the gen of cells[0]. Only the lock's
+	// holder uses them (see newSlab).
+	cells []lockCtx
+	base  uint64
+	first slab[[1]lockCtx] // the first slab, in the same allocation
+}
+
+// slab is a store of cells (A is an array of lockCtx) behind a head that
+// names their block and the gen of the first cell. Every slab starts with
+// its head and has its cells right after, at the same offset whatever
+// their number.
+type slab[A any] struct {
+	slabHead
+	cells A
+}
+
+type slabHead struct {
+	b    *ctxBlock
+	base uint64 // the gen of cells[0]
+}
+
+// Slab lengths: a slab of smallSlab and one of bigSlab cells, each with
+// its head, fill a 32-byte and a 256-byte size class of the allocator.
+// (A cell's index must fit in its byte.)
+const (
+	smallSlab = 16
+	bigSlab   = 240
+)
+
+// cellsOffset is where a slab's cells start, after its head.
+const cellsOffset = unsafe.Offsetof(slab[[1]lockCtx]{}.cells)
+
+// newBlock makes the block for parent, with a first slab of one cell for
+// the hold numbered gen.
+func newBlock(parent context.Context, l *lock, gen uint64) *ctxBlock {
+	b := &ctxBlock{parent: parent, done: parent.Done(), l: l}
+	b.first.slabHead = slabHead{b: b, base: gen}
+	b.cells, b.base = b.first.cells[:], gen
+	return b
+}
+
+// ctxFor returns the cell of the hold whose state word (flags aside) is
+// word, or nil when that hold's gen is past the current slab. Each gen
+// maps to its own cell; holds of other blocks in between just leave
+// cells unused. It stores nothing and is small enough to be inlined into
+// Do. The caller holds the lock.
+func (b *ctxBlock) ctxFor(word uint64) *lockCtx {
+	i := word>>genShift - b.base // wraps to huge when gen is below base
+	if i >= uint64(len(b.cells)) {
+		return nil
+	}
+	return &b.cells[i]
+}
+
+// newSlab starts b's next slab at the hold numbered gen, of smallSlab
+// cells after the first and of bigSlab after that (a parent used once
+// costs only its block, one used in a loop soon almost nothing per call),
+// and returns that hold's cell. The caller holds the lock.
+func (b *ctxBlock) newSlab(gen uint64) *lockCtx {
+	var cells []lockCtx
+	if len(b.cells) < smallSlab {
+		s := &slab[[smallSlab]lockCtx]{slabHead: slabHead{b: b, base: gen}}
+		cells = s.cells[:]
+	} else {
+		s := &slab[[bigSlab]lockCtx]{slabHead: slabHead{b: b, base: gen}}
+		cells = s.cells[:]
+	}
+	copy(cells, cellIndexes[:]) // each cell holds its index
+	b.cells, b.base = cells, gen
+	return &cells[0]
+}
+
+// cellIndexes is 0, 1, 2, ...: what a new slab's cells hold.
+var cellIndexes = func() (a [bigSlab]lockCtx) {
+	for i := range a {
+		a[i] = lockCtx(i)
+	}
+	return a
+}()
+
+// head returns the head of c's slab. c is cells[*c] of some slab s, so s
+// starts *c cells and the head before c, inside the same allocation (that
+// is what keeps the arithmetic valid: a kept c keeps its whole slab, and
+// through the head its block, alive).
+func (c *lockCtx) head() *slabHead {
+	return (*slabHead)(unsafe.Add(unsafe.Pointer(c), -(int(*c) + int(cellsOffset))))
+}
+
+func (c *lockCtx) block() *ctxBlock { return c.head().b }
+
+// word is the state word (flags aside) of c's hold: gen<<genShift |
+// heldBit.
+func (c *lockCtx) word() uint64 {
+	return (c.head().base+uint64(*c))<<genShift | heldBit
+}
+
+func (c *lockCtx) Deadline() (time.Time, bool) { return c.block().parent.Deadline() }
+func (c *lockCtx) Done() <-chan struct{}       { return c.block().done }
+func (c *lockCtx) Err() error                  { return c.block().parent.Err() }
+
+func (c *lockCtx) Value(key any) any {
+	b := c.block()
+	// key's dynamic type may be anything; comparing it with a pointer
+	// never panics (different types compare unequal).
+	if key == any(b.l) {
+		return c
+	}
+	return b.parent.Value(key)
+}
+
+func (c *lockCtx) String() string { return contextName(c.block().parent) + ".WithGuardHold" }
+
+// lockCtxOf returns the token ctx carries for l, or nil.
+func lockCtxOf(ctx context.Context, l *lock) *lockCtx {
+	c, _ := ctx.Value(l).(*lockCtx)
+	return c
+}
+
+// rwHold is the context passed to the callback of an [rwLock] hold (RW).
+// rwLock makes one per hold, so it can carry the hold's state too.
+type rwHold struct {
+	parent context.Context
+	done   <-chan struct{} // parent.Done(), which never changes
+	l      *rwLock
+	write  bool // a write hold
+
+	// active is used only under l.mu: true from admission until release,
+	// so the context of a hold that ended is not mistaken for a current
+	// one.
 	active bool
 }
 
-func newHold(parent context.Context, key any, write bool) *hold {
-	return &hold{parent: parent, done: parent.Done(), key: key, write: write}
+func newRWHold(parent context.Context, l *rwLock, write bool) *rwHold {
+	return &rwHold{parent: parent, done: parent.Done(), l: l, write: write}
 }
 
-func (h *hold) Deadline() (time.Time, bool) { return h.parent.Deadline() }
-func (h *hold) Done() <-chan struct{}       { return h.done }
-func (h *hold) Err() error                  { return h.parent.Err() }
+func (h *rwHold) Deadline() (time.Time, bool) { return h.parent.Deadline() }
+func (h *rwHold) Done() <-chan struct{}       { return h.done }
+func (h *rwHold) Err() error                  { return h.parent.Err() }
 
-func (h *hold) Value(key any) any {
-	// key's dynamic type may be anything; comparing it with a pointer
-	// never panics (different types compare unequal).
-	if key == h.key {
+func (h *rwHold) Value(key any) any {
+	if key == any(h.l) {
 		return h
 	}
 	return h.parent.Value(key)
 }
 
-func (h *hold) String() string {
-	if s, ok := h.parent.(interface{ String() string }); ok {
-		return s.String() + ".WithGuardHold"
-	}
-	return "guard.hold"
+func (h *rwHold) String() string { return contextName(h.parent) + ".WithGuardHold" }
+
+// rwHoldOf returns the hold ctx carries for l, or nil.
+func rwHoldOf(ctx context.Context, l *rwLock) *rwHold {
+	h, _ := ctx.Value(l).(*rwHold)
+	return h
 }
 
-// holdOf returns the hold that ctx carries for key, or nil.
-func holdOf(ctx context.Context, key any) *hold {
-	h, _ := ctx.Value(key).(*hold)
-	return h
+func contextName(ctx context.Context) string {
+	if s, ok := ctx.(interface{ String() string }); ok {
+		return s.String()
+	}
+	return "guard"
 }
 
 // Detach returns a context with the same deadline, cancellation and values
 // as ctx, minus every guard hold it carries. Calls made with it wait for the
 // lock like any other caller.
 //
-// Use it when a callback hands its context to another goroutine (or keeps it
-// for use after the callback returns). A guard call made with the callback's
-// own context runs inline, without taking the lock, because it is assumed to
-// be nested inside the hold; on another goroutine that assumption is false
-// and the call would run alongside the holder. After the callback returns
-// it is false too, and for [Value] and [Serial] the kept context can still
-// match the token of a later holder (one called with the same parent
-// context; see the package doc), so a call made with it runs alongside
-// that holder.
+// Use it when a callback hands its context to another goroutine: a guard
+// call made with the callback's own context while the callback runs is
+// taken for a nested call and runs inline, without taking the lock, which
+// on another goroutine means alongside the callback.
 //
 //	g.Do(ctx, func(ctx context.Context, v *State) error {
 //		go audit(guard.Detach(ctx), v.ID) // audit may call g.Do itself
@@ -113,8 +252,8 @@ func (d detached) String() string {
 // type, so comparing ctx with any other context cannot panic either (a
 // different dynamic type anywhere just compares unequal).
 //
-// holdFor calls it once per hold it caches, so that the comparison on
-// every later call needs no recover.
+// lock.mint calls it once per new block, before caching it, so that the
+// comparison on every later call needs no recover.
 func safeToCompare(ctx context.Context) (ok bool) {
 	defer func() {
 		if recover() != nil {

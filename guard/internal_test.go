@@ -7,46 +7,85 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/sluice-go/sluice/conctest"
 )
 
 func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
 
-func TestHoldCache(t *testing.T) {
-	// Calls made with the same context reuse one hold (no allocation);
-	// another context replaces it.
+func TestCallbackContexts(t *testing.T) {
+	// Every hold gets a context of its own, cut from the block for its
+	// parent context: calls made with the same context share the block
+	// and allocate almost nothing; another context gets a block of its
+	// own and replaces the cached one.
 	var l lock
 	ctx := context.Background()
-	h1, err := l.acquire(ctx)
-	if err != nil || h1 == nil {
-		t.Fatal(h1, err)
+	c1, err := l.acquire(ctx)
+	if err != nil || c1 == nil {
+		t.Fatal(c1, err)
 	}
-	l.release(h1)
-	h2, _ := l.acquire(ctx)
-	l.release(h2)
-	if h1 != h2 {
-		t.Fatal("same context: hold not reused")
+	l.release(c1.word())
+	c2, _ := l.acquire(ctx)
+	l.release(c2.word())
+	if c1 == c2 || c1.word() == c2.word() {
+		t.Fatal("same context: two holds got the same context")
+	}
+	if c1.block() != c2.block() {
+		t.Fatal("same context: block not reused")
 	}
 	other, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h3, _ := l.acquire(other)
-	l.release(h3)
-	if h3 == h1 || h3.parent != other {
-		t.Fatal("other context: hold not replaced")
+	c3, _ := l.acquire(other)
+	l.release(c3.word())
+	if c3.block() == c1.block() || c3.block().parent != other || l.cache.Load() != c3.block() {
+		t.Fatal("other context: block not replaced")
 	}
-	if allocs := testing.AllocsPerRun(100, func() {
-		h, _ := l.acquire(ctx)
-		l.release(h)
-	}); allocs > 0.01 {
-		// (the first run refills the cache)
-		t.Logf("allocs per acquire/release with one context: %v", allocs)
+	// head steps back from a lockCtx to its slab's head: every kind of
+	// slab must keep its cells at the same offset.
+	if a, b, c := unsafe.Offsetof(slab[[1]lockCtx]{}.cells), unsafe.Offsetof(slab[[smallSlab]lockCtx]{}.cells),
+		unsafe.Offsetof(slab[[bigSlab]lockCtx]{}.cells); a != b || a != c {
+		t.Fatalf("slab arrays at offsets %d, %d, %d", a, b, c)
 	}
-	if allocs := testing.AllocsPerRun(100, func() {
-		h, _ := l.acquire(other)
-		l.release(h)
-	}); allocs != 0 {
-		t.Fatalf("allocs per acquire/release with one context: %v, want 0", allocs)
+	seen := make(map[*lockCtx]bool, 20*bigSlab) // sized up front: AllocsPerRun counts its growth too
+	if allocs := testing.AllocsPerRun(10*bigSlab, func() {
+		c, _ := l.acquire(other)
+		seen[c] = true
+		l.release(c.word())
+		if c.block() != c3.block() {
+			t.Fatal("a context from a later slab does not find its block")
+		}
+	}); allocs > 2.0/bigSlab {
+		t.Fatalf("allocs per acquire/release with one context: %v, want at most one per %d", allocs, bigSlab/2)
+	}
+	if len(seen) != 10*bigSlab+1 {
+		t.Fatalf("%d distinct contexts in %d holds", len(seen), 10*bigSlab+1)
+	}
+}
+
+func TestStaleContextNeverHolds(t *testing.T) {
+	// The context of a hold that ended never counts as the holder's: not
+	// while the lock is free, and not under a later hold made with the
+	// same parent context, from the same block.
+	var l lock
+	ctx := context.Background()
+	kept, _ := l.acquire(ctx)
+	if !l.holding(kept) {
+		t.Fatal("holder not recognised")
+	}
+	l.release(kept.word())
+	if l.holding(kept) {
+		t.Fatal("a free lock held by a stale context")
+	}
+	for range 3 * bigSlab {
+		c, _ := l.acquire(ctx)
+		if c.block() != kept.block() {
+			t.Fatal("block not reused")
+		}
+		if l.holding(kept) || !l.holding(c) {
+			t.Fatalf("stale context taken for the holder's (gen %#x, now %#x)", kept.word(), c.word())
+		}
+		l.release(c.word())
 	}
 }
 
@@ -76,8 +115,8 @@ func TestHoldContextDelegates(t *testing.T) {
 	defer cancel()
 	var l lock
 	h, _ := l.acquire(parent)
-	defer l.release(h)
-	if h.Value(key{}) != 1 || h.Value(&l) != h || h.Value(new(lock)) != nil {
+	defer l.release(h.word())
+	if h.Value(key{}) != 1 || h.Value(&l) != h || h.Value(new(lock)) != nil || h.Value(new(rwLock)) != nil {
 		t.Fatal("hold Value")
 	}
 	if d1, _ := h.Deadline(); d1.IsZero() {
@@ -122,7 +161,7 @@ func TestHandoffWhenStarving(t *testing.T) {
 				mu.Lock()
 				order = append(order, name)
 				mu.Unlock()
-				l.release(h)
+				l.release(h.word())
 			}()
 			synctest.Wait()
 		}
@@ -132,20 +171,20 @@ func TestHandoffWhenStarving(t *testing.T) {
 		l.mu.Unlock()
 		// A newcomer cannot take the lock even at the moment it is free:
 		// it must queue.
-		if l.tryTake(12345 << flagBits) {
+		if l.tryTake() {
 			t.Fatal("barged in during hand-off")
 		}
 		run("new")
 		if st := l.stats(); st.Waiting != 2 {
 			t.Fatalf("stats %+v, want 2 waiting", st)
 		}
-		l.release(holder)
+		l.release(holder.word())
 		wg.Wait()
 		if got := strings.Join(order, ","); got != "old,new" {
 			t.Fatalf("order %q, want old,new", got)
 		}
-		if s := l.state.Load(); s != 0 {
-			t.Fatalf("state %#x after everyone left, want 0", s)
+		if s := l.state.Load(); s&(heldBit|flagMask) != 0 {
+			t.Fatalf("state %#x after everyone left, want free with no flags", s)
 		}
 	})
 }
@@ -168,7 +207,7 @@ func TestStarvingWaiterGetsThrough(t *testing.T) {
 				default:
 				}
 				h, _ := l.acquire(context.Background())
-				l.release(h)
+				l.release(h.word())
 			}
 		}()
 	}
@@ -182,7 +221,7 @@ func TestStarvingWaiterGetsThrough(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.release(h)
+		l.release(h.word())
 	}
 	close(stop)
 	wg.Wait()
@@ -199,8 +238,6 @@ func TestCancelWithWakeUpPassesItOn(t *testing.T) {
 		l.mu.Lock()
 		l.setFlags(queuedBit, 0)
 		a := newWaiter()
-		a.h = newHold(context.Background(), &l, true)
-		a.h.id = holdIDs.Add(1)
 		l.pushLocked(a)
 		l.mu.Unlock()
 
@@ -209,7 +246,7 @@ func TestCancelWithWakeUpPassesItOn(t *testing.T) {
 			ctx := context.WithValue(context.Background(), struct{}{}, "b")
 			h, err := l.acquire(ctx)
 			if err == nil {
-				l.release(h)
+				l.release(h.word())
 			}
 			bGot <- err
 		}()
@@ -218,7 +255,7 @@ func TestCancelWithWakeUpPassesItOn(t *testing.T) {
 			t.Fatalf("stats %+v, want a and b waiting", st)
 		}
 
-		l.release(holder) // wakes a, the head
+		l.release(holder.word()) // wakes a, the head
 		if l.woken != a || len(a.ready) != 1 {
 			t.Fatal("release did not wake the head")
 		}
@@ -230,8 +267,8 @@ func TestCancelWithWakeUpPassesItOn(t *testing.T) {
 		if err := <-bGot; err != nil {
 			t.Fatalf("b: %v", err)
 		}
-		if s := l.state.Load(); s != 0 {
-			t.Fatalf("state %#x, want 0", s)
+		if s := l.state.Load(); s&(heldBit|flagMask) != 0 {
+			t.Fatalf("state %#x, want free with no flags", s)
 		}
 	})
 }
@@ -247,33 +284,30 @@ func TestWokenWaiterRechecksUnderMu(t *testing.T) {
 	l.mu.Lock()
 	l.setFlags(queuedBit, 0)
 	w := newWaiter()
-	w.h = newHold(context.Background(), &l, true)
-	w.h.id = holdIDs.Add(1)
 	w.since = time.Now()
 	l.pushLocked(w)
 	l.mu.Unlock()
 
-	l.release(holder) // frees the lock and wakes w
+	l.release(holder.word()) // frees the lock and wakes w
 	<-w.ready
 	if l.woken != w || l.state.Load()&wokenBit == 0 {
 		t.Fatal("release did not wake the waiter")
 	}
-	barger := newHold(context.Background(), &l, true)
-	barger.id = holdIDs.Add(1)
-	if !l.tryTake(barger.id << flagBits) {
+	if !l.tryTake() {
 		t.Fatal("a newcomer could not barge in")
 	}
-	took := l.tryTake(w.h.id << flagBits) // w's first try loses
-	l.release(barger)                     // frees the lock, wakes nobody
+	barger := l.heldWord()
+	took := l.tryTake() // w's first try loses
+	l.release(barger)   // frees the lock, wakes nobody
 	if len(w.ready) != 0 {
 		t.Fatal("the release woke the waiter again")
 	}
 	settled, err := l.answer(w, took)
-	if !settled || err != nil || !l.holding(w.h) {
-		t.Fatalf("answer: settled %v, err %v, holding %v; want the lock", settled, err, l.holding(w.h))
+	if !settled || err != nil || l.state.Load()&heldBit == 0 {
+		t.Fatalf("answer: settled %v, err %v, state %#x; want the lock", settled, err, l.state.Load())
 	}
-	l.release(w.h)
-	if s := l.state.Load(); s != 0 {
-		t.Fatalf("state %#x, want 0", s)
+	l.release(l.heldWord())
+	if s := l.state.Load(); s&(heldBit|flagMask) != 0 {
+		t.Fatalf("state %#x, want free with no flags", s)
 	}
 }

@@ -15,21 +15,23 @@ import (
 //
 // state packs what the lock-free paths need into one atomic word:
 //
-//	bits 4..63  the holder's hold id, 0 when the lock is free
+//	bits 5..63  gen: the generation of the current hold, or of the last
+//	            one when the lock is free; every acquisition adds one
+//	bit 4       held
 //	bit 3       woken: a waiter has been woken and not answered yet
 //	bit 2       closed
 //	bit 1       handoff: a waiter is starving; releases hand the lock
 //	            straight to the oldest waiter, and nobody barges
 //	bit 0       queued: at least one waiter is queued
 //
-// Why: the uncontended Do is then one CAS to take the lock (0 -> id) and
-// one CAS to give it back (id -> 0), with no mutex, like sync.Mutex's fast
-// path. The holder's identity is in the same word, so a nested call can
-// tell "my chain holds this lock" from "someone holds this lock" with one
-// load, without any extra store on the fast path. (Ids are unique for the
-// life of the process. An integer word rather than an atomic.Pointer to
-// the hold, because a pointer CAS goes through the GC's write barrier and
-// costs about twice as much.)
+// Why: the uncontended Do is then one CAS to take the lock (gen, free ->
+// gen+1, held) and one CAS to give it back, with no mutex, like
+// sync.Mutex's fast path. The hold's identity is in the same word: the
+// callback's context carries gen (see lockCtx), so a nested call can tell
+// "my chain holds this lock now" from "someone holds this lock" with one
+// load, and a context kept from an earlier hold, whose gen is older, is
+// never taken for the current holder's. (gen is 59 bits: at a billion
+// acquisitions a second it would take 18 years to wrap.)
 //
 // Any flag makes both fast paths fail, so once a waiter is queued every
 // release goes through mu and sees it: a wake-up is never lost. The one
@@ -46,18 +48,18 @@ import (
 // arriving (they may "barge" in ahead of it). That keeps a busy lock
 // running: a strict hand-off to a parked goroutine costs a wake-up on
 // every acquisition. A strict-FIFO version of this lock measured 400 to
-// 1,300 ns per call in BenchmarkGuardDoParallel (2 to 16 goroutines, 16
-// cores), against 40 to 200 ns for sync.Mutex and 55 to 70 ns for this
-// one. Barging is bounded: a
-// woken waiter that loses and has been queued for starveAfter or longer
-// sets the handoff bit, and from then on each release hands the lock to
-// the oldest waiter directly, and newcomers queue, until the queue is
-// empty or the waiter handed the lock had not waited that long.
+// 1,300 ns per call in BenchmarkGuard/case=do-parallel (2 to 16
+// goroutines, 16 cores), against 40 to 200 ns for sync.Mutex and 55 to 70
+// ns for this one. Barging is bounded: a woken waiter that loses and has
+// been queued for starveAfter or longer sets the handoff bit, and from
+// then on each release hands the lock to the oldest waiter directly, and
+// newcomers queue, until the queue is empty or the waiter handed the lock
+// had not waited that long.
 type lock struct {
 	state atomic.Uint64
-	// cache is the hold made for the last parent context seen, reused
-	// while callers keep passing the same context (see holdFor).
-	cache atomic.Pointer[hold]
+	// cache is the block for the last parent context seen, reused while
+	// callers keep passing the same context (see mint).
+	cache atomic.Pointer[ctxBlock]
 
 	mu sync.Mutex
 	// free recycles waiters with their channel, so a contended acquire
@@ -70,8 +72,8 @@ type lock struct {
 	// woken is the waiter (always the head) holding a wake-up it has not
 	// answered yet, or nil. At most one is outstanding.
 	woken     *waiter
-	contended uint64 // acquisitions that had to queue
-	cancelled uint64 // waiters whose context ended first
+	contended int64 // acquisitions that had to queue
+	cancelled int64 // waiters whose context ended first
 }
 
 const (
@@ -79,8 +81,10 @@ const (
 	handoffBit = 1 << 1
 	closedBit  = 1 << 2
 	wokenBit   = 1 << 3
-	flagBits   = 4
-	flagMask   = 1<<flagBits - 1
+	heldBit    = 1 << 4
+	flagMask   = queuedBit | handoffBit | closedBit | wokenBit
+	genShift   = 5
+	genOne     = 1 << genShift
 )
 
 // starveAfter is how long a waiter may lose to newcomers before the lock
@@ -92,12 +96,7 @@ const starveAfter = time.Millisecond
 // critical section; a few re-checks usually find the lock free.
 const spin = 64
 
-// holdIDs numbers holds. An id is only ever compared with the id of a
-// hold the comparer references, so ids need only be unique.
-var holdIDs atomic.Uint64
-
 type waiter struct {
-	h     *hold
 	since time.Time     // when it queued
 	ready chan struct{} // buffered(1): a wake-up, a hand-off, or Close
 	// granted is set under mu just before the hand-off's token, and never
@@ -115,61 +114,78 @@ func newWaiter() *waiter {
 	return &waiter{ready: make(chan struct{}, 1)}
 }
 
-// holdFor returns the hold to pass to the callback of a call made with
-// ctx. A hold is immutable, so the one made for a parent context can be
-// handed out again to every later call made with the same context: the
-// uncontended Do then allocates nothing (a request's calls, a loop's calls,
-// context.Background()). A different context costs one allocation and
-// replaces the cached hold.
-//
-// The price: two calls made with the same parent context get the same
-// token. That changes nothing for correct use (the callback's context is
-// used on the callback's goroutine, before it returns); see Detach for the
-// one rule this relies on. It does change what a misuse costs: a callback
-// context kept past its callback matches the token of a later holder
-// called with the same parent context, so a call made with it runs inline
-// beside that holder (with a token per hold, as rwLock makes, it would
-// just wait).
-func (l *lock) holdFor(ctx context.Context) *hold {
-	if h := l.cache.Load(); h != nil && h.parent == ctx {
-		return h
+// mint returns the callback's context for the hold the caller has just
+// taken with a call made with ctx: a cell of the cached block when ctx is
+// the context it was made for (a request's calls, a loop's calls,
+// context.Background()); else of a new block, which replaces the cached
+// one.
+func (l *lock) mint(ctx context.Context) *lockCtx {
+	word := l.heldWord()
+	if b := l.cache.Load(); b != nil && b.parent == ctx {
+		if c := b.ctxFor(word); c != nil {
+			return c
+		}
+		return b.newSlab(word >> genShift)
 	}
-	h := newHold(ctx, l, true)
-	h.id = holdIDs.Add(1)
+	b := newBlock(ctx, l, word>>genShift)
 	if safeToCompare(ctx) {
-		// Only a hold whose parent compares safely goes in the cache:
-		// the comparison above then never panics (see safeToCompare).
-		l.cache.Store(h)
+		// Only a block whose parent compares safely goes in the cache:
+		// the comparisons with it then never panic (see safeToCompare).
+		l.cache.Store(b)
 	}
-	return h
+	return &b.first.cells[0]
 }
 
-// acquire takes the lock for a call made with ctx. It returns the hold to
-// pass to the callback; or nil and no error when ctx shows the call is
+// heldWord is the state word of the hold the caller has taken, flags
+// aside: gen does not change while we hold the lock, as only an
+// acquisition bumps it.
+func (l *lock) heldWord() uint64 { return l.state.Load() &^ flagMask }
+
+// acquire takes the lock for a call made with ctx. It returns the context
+// to pass to the callback; or nil and no error when ctx shows the call is
 // nested inside this lock's current hold (run the callback at once, with
 // ctx, and do not release); or an error: ctx.Err() or ErrClosed.
 //
-// Do calls its two halves itself, so that tryFast is inlined there.
-func (l *lock) acquire(ctx context.Context) (*hold, error) {
-	if h := l.tryFast(ctx); h != nil {
-		return h, nil
+// Do calls its halves itself, so that tryFast is inlined there.
+func (l *lock) acquire(ctx context.Context) (*lockCtx, error) {
+	if b := l.tryFast(ctx); b != nil {
+		return l.fastCtx(b), nil
 	}
 	return l.acquireSlow(ctx)
 }
 
 // tryFast is the uncontended case, small enough for the compiler to inline
-// into Do: the lock free with no flags, the cached hold made for this very
-// context, and that context not done (its Done channel, cached in the
-// hold, is nil or open). It returns nil when any of that does not hold;
-// call acquireSlow then, which starts with the same steps done in full.
-func (l *lock) tryFast(ctx context.Context) *hold {
-	if l.state.Load() == 0 {
-		if h := l.cache.Load(); h != nil && h.parent == ctx && (h.done == nil || !closed(h.done)) &&
-			l.state.CompareAndSwap(0, h.id<<flagBits) {
-			return h
+// into Do: the lock free with no flags, the cached block made for this
+// very context, and that context not done (its Done channel, cached in
+// the block, is nil or open). It takes the lock and returns the block; the
+// caller then takes the callback's context from it with ctxFor (outside,
+// so that tryFast stays within the inlining budget). It returns nil when
+// any of that does not hold: call acquireSlow then, which starts with the
+// same steps done in full.
+//
+// The block stays the cached one while we hold the lock: only a holder
+// replaces it, and one that did so between our loads and our CAS would
+// have bumped gen, failing the CAS.
+func (l *lock) tryFast(ctx context.Context) *ctxBlock {
+	if s := l.state.Load(); s&(heldBit|flagMask) == 0 {
+		// With held and every flag clear, the next hold's word is s plus
+		// one gen plus the held bit.
+		if b := l.cache.Load(); b != nil && b.parent == ctx && (b.done == nil || !closed(b.done)) &&
+			l.state.CompareAndSwap(s, s+(genOne|heldBit)) {
+			return b
 		}
 	}
 	return nil
+}
+
+// fastCtx is the callback's context after tryFast took the lock and
+// returned b.
+func (l *lock) fastCtx(b *ctxBlock) *lockCtx {
+	word := l.heldWord()
+	if c := b.ctxFor(word); c != nil {
+		return c
+	}
+	return b.newSlab(word >> genShift)
 }
 
 func closed(ch <-chan struct{}) bool {
@@ -181,9 +197,10 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-// release gives the lock back (h is what acquire returned).
-func (l *lock) release(h *hold) {
-	if !l.state.CompareAndSwap(h.id<<flagBits, 0) {
+// release gives the lock back; word is the hold's state word, flags
+// aside (heldWord, or the word of the lockCtx acquire returned).
+func (l *lock) release(word uint64) {
+	if !l.state.CompareAndSwap(word, word&^heldBit) {
 		l.releaseSlow() // flags set: someone waits, or closed
 	}
 }
@@ -196,7 +213,7 @@ func (l *lock) releaseSlow() {
 		if s&wokenBit == 0 || s&handoffBit != 0 {
 			break
 		}
-		if l.state.CompareAndSwap(s, s&flagMask) {
+		if l.state.CompareAndSwap(s, s&^heldBit) {
 			return
 		}
 	}
@@ -205,16 +222,18 @@ func (l *lock) releaseSlow() {
 	l.mu.Unlock()
 }
 
-// holding reports whether h is the current holder.
-func (l *lock) holding(h *hold) bool {
-	return l.state.Load()>>flagBits == h.id
+// holding reports whether c is the context of the current hold. A context
+// from an earlier hold has an older gen and never is; nor is any once the
+// lock is free (the held bit is part of c.word()).
+func (l *lock) holding(c *lockCtx) bool {
+	return l.state.Load()&^flagMask == c.word()
 }
 
-// tryTake takes the lock for word if it is free and no hand-off is under
-// way. Barging past queued waiters is allowed here (see Fairness).
-func (l *lock) tryTake(word uint64) bool {
+// tryTake takes the lock if it is free and no hand-off is under way.
+// Barging past queued waiters is allowed here (see Fairness).
+func (l *lock) tryTake() bool {
 	s := l.state.Load()
-	return s>>flagBits == 0 && s&(handoffBit|closedBit) == 0 && l.state.CompareAndSwap(s, s|word)
+	return s&(heldBit|handoffBit|closedBit) == 0 && l.state.CompareAndSwap(s, (s+genOne)|heldBit)
 }
 
 // setFlags sets and clears flag bits, leaving the holder alone.
@@ -227,7 +246,7 @@ func (l *lock) setFlags(set, clear uint64) {
 	}
 }
 
-func (l *lock) acquireSlow(ctx context.Context) (*hold, error) {
+func (l *lock) acquireSlow(ctx context.Context) (*lockCtx, error) {
 	done := ctx.Done()
 	if done != nil {
 		select {
@@ -237,22 +256,17 @@ func (l *lock) acquireSlow(ctx context.Context) (*hold, error) {
 		}
 	}
 	// A lock without a holder is not held by our chain: take it if we
-	// can, before the nesting check walks up ctx's chain (and before
-	// holdFor, which a nested call must not spend a cache entry on).
-	if l.state.Load()>>flagBits == 0 {
-		if h := l.holdFor(ctx); l.tryTake(h.id << flagBits) {
-			return h, nil
-		}
+	// can, before the nesting check walks up ctx's chain.
+	if l.state.Load()&heldBit == 0 && l.tryTake() {
+		return l.mint(ctx), nil
 	}
-	// A nested call finds its hold's id in the word: run inline.
-	if cur := holdOf(ctx, l); cur != nil && l.holding(cur) {
+	// A nested call finds its hold's gen in the word: run inline.
+	if cur := lockCtxOf(ctx, l); cur != nil && l.holding(cur) {
 		return nil, nil
 	}
-	h := l.holdFor(ctx)
-	word := h.id << flagBits
 	for range spin {
-		if l.tryTake(word) {
-			return h, nil
+		if l.tryTake() {
+			return l.mint(ctx), nil
 		}
 		if l.state.Load()&closedBit != 0 {
 			return nil, ErrClosed
@@ -268,10 +282,10 @@ func (l *lock) acquireSlow(ctx context.Context) (*hold, error) {
 			l.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if s>>flagBits == 0 && s&handoffBit == 0 {
-			if l.state.CompareAndSwap(s, s|word) {
+		if s&(heldBit|handoffBit) == 0 {
+			if l.state.CompareAndSwap(s, (s+genOne)|heldBit) {
 				l.mu.Unlock()
-				return h, nil
+				return l.mint(ctx), nil
 			}
 			continue
 		}
@@ -283,7 +297,7 @@ func (l *lock) acquireSlow(ctx context.Context) (*hold, error) {
 	if w == nil {
 		w = newWaiter()
 	}
-	w.h, w.since = h, time.Now()
+	w.since = time.Now()
 	l.pushLocked(w)
 	l.contended++
 	l.mu.Unlock()
@@ -300,18 +314,18 @@ func (l *lock) acquireSlow(ctx context.Context) (*hold, error) {
 		}
 		if w.granted { // unlinked by the hand-off; we hold the lock
 			l.recycle(w)
-			return h, nil
+			return l.mint(ctx), nil
 		}
 		// A wake-up (compete for the lock that was just released) or
 		// Close. Try once before taking mu: the point of waking only one
 		// waiter is that it usually wins.
-		took := l.tryTake(word)
+		took := l.tryTake()
 		if settled, err := l.answer(w, took); settled {
 			l.recycle(w)
 			if err != nil {
 				return nil, err
 			}
-			return h, nil
+			return l.mint(ctx), nil
 		}
 	}
 }
@@ -336,7 +350,7 @@ func (l *lock) answer(w *waiter, took bool) (settled bool, err error) {
 	}
 	// Re-check under mu: a release that saw our wake-up outstanding woke
 	// nobody and just freed the lock, so it may be free again by now.
-	if took || l.tryTake(w.h.id<<flagBits) {
+	if took || l.tryTake() {
 		l.unlinkLocked(w)
 		return true, nil
 	}
@@ -389,12 +403,13 @@ func (l *lock) releaseLocked() {
 	if l.state.Load()&handoffBit != 0 && l.q.Front() != nil {
 		w := l.q.Front()
 		l.unlinkLocked(w)
-		// The word goes from our id to w's without ever being free, so
-		// nobody can take the lock in between. Nobody else changes a held
-		// word whose flags are set, except under mu, which we hold.
+		// The word goes from our hold to w's (the next gen) without ever
+		// being free, so nobody can take the lock in between. Nobody else
+		// changes a held word whose flags are set, except under mu, which
+		// we hold.
 		for {
 			s := l.state.Load()
-			ns := w.h.id<<flagBits | s&flagMask
+			ns := s + genOne // still held; the flags stay
 			if l.q.Front() == nil || time.Since(w.since) < starveAfter {
 				ns &^= handoffBit // back to normal (unlinkLocked cleared queued if empty)
 			}
@@ -408,7 +423,7 @@ func (l *lock) releaseLocked() {
 	}
 	for {
 		s := l.state.Load()
-		if l.state.CompareAndSwap(s, s&flagMask) {
+		if l.state.CompareAndSwap(s, s&^heldBit) {
 			break
 		}
 	}
@@ -418,7 +433,7 @@ func (l *lock) releaseLocked() {
 // wakeLocked wakes the oldest waiter to compete for the lock, if the lock
 // is free and no wake-up is outstanding.
 func (l *lock) wakeLocked() {
-	if l.q.Front() != nil && l.woken == nil && l.state.Load()>>flagBits == 0 {
+	if l.q.Front() != nil && l.woken == nil && l.state.Load()&heldBit == 0 {
 		l.woken = l.q.Front()
 		l.setFlags(wokenBit, 0)
 		l.q.Front().ready <- struct{}{}
@@ -460,9 +475,13 @@ func (l *lock) stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.state.Load()
+	var inUse int64
+	if s&heldBit != 0 {
+		inUse = 1
+	}
 	return Stats{
-		Held:      s>>flagBits != 0,
-		Waiting:   l.q.Len(),
+		InUse:     inUse,
+		Waiting:   int64(l.q.Len()),
 		Contended: l.contended,
 		Cancelled: l.cancelled,
 		Closed:    s&closedBit != 0,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/guard"
 )
 
@@ -67,8 +68,8 @@ func (m *rwModel) holders() []int {
 type target interface {
 	call(ctx context.Context, write bool, fn func(ctx context.Context) error) error
 	close()
-	// stats: read holds, write held, readers waiting, writers waiting, closed.
-	stats() (int, bool, int, int, bool)
+	// stats: read holds, write holds, readers waiting, writers waiting, closed.
+	stats() (int64, int64, int64, int64, bool)
 }
 
 type rwTarget struct{ g *guard.RW[int] }
@@ -81,9 +82,9 @@ func (r rwTarget) call(ctx context.Context, write bool, fn func(ctx context.Cont
 	return r.g.Read(ctx, f)
 }
 func (r rwTarget) close() { r.g.Close() }
-func (r rwTarget) stats() (int, bool, int, int, bool) {
+func (r rwTarget) stats() (int64, int64, int64, int64, bool) {
 	s := r.g.Stats()
-	return s.Readers, s.Writing, s.WaitingReaders, s.WaitingWriters, s.Closed
+	return s.ReadInUse, s.WriteInUse, s.ReadWaiting, s.WriteWaiting, s.Closed
 }
 
 type valueTarget struct{ g *guard.Value[int] }
@@ -92,9 +93,9 @@ func (v valueTarget) call(ctx context.Context, _ bool, fn func(ctx context.Conte
 	return v.g.Do(ctx, func(ctx context.Context, _ *int) error { return fn(ctx) })
 }
 func (v valueTarget) close() { v.g.Close() }
-func (v valueTarget) stats() (int, bool, int, int, bool) {
+func (v valueTarget) stats() (int64, int64, int64, int64, bool) {
 	s := v.g.Stats()
-	return 0, s.Held, 0, s.Waiting, s.Closed
+	return 0, s.InUse, 0, s.Waiting, s.Closed
 }
 
 type serialTarget struct{ a guard.Access[*int] }
@@ -103,9 +104,9 @@ func (s serialTarget) call(ctx context.Context, _ bool, fn func(ctx context.Cont
 	return s.a.Do(ctx, func(ctx context.Context, _ *int) error { return fn(ctx) })
 }
 func (s serialTarget) close() {}
-func (s serialTarget) stats() (int, bool, int, int, bool) {
+func (s serialTarget) stats() (int64, int64, int64, int64, bool) {
 	st := s.a.Stats()
-	return 0, st.InFlight == 1, 0, st.Waiting, false
+	return 0, st.InUse, 0, st.Waiting, false
 }
 
 // caller is one call in flight in the real lock.
@@ -118,28 +119,23 @@ type caller struct {
 }
 
 func TestModelRW(t *testing.T) {
-	runModels(t, "RW", true, true, func() target { return rwTarget{guard.NewRW(0)} })
+	runModels(t, true, true, func() target { return rwTarget{guard.NewRW(0)} })
 }
 
 func TestModelValue(t *testing.T) {
-	runModels(t, "Value", false, true, func() target { return valueTarget{guard.New(0)} })
+	runModels(t, false, true, func() target { return valueTarget{guard.New(0)} })
 }
 
 func TestModelSerial(t *testing.T) {
-	runModels(t, "Serial", false, false, func() target { n := 0; return serialTarget{guard.Serial(&n)} })
+	runModels(t, false, false, func() target { n := 0; return serialTarget{guard.Serial(&n)} })
 }
 
-func runModels(t *testing.T, name string, readers, canClose bool, mk func() target) {
-	seeds := 150
-	if testing.Short() {
-		seeds = 30
-	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { runModel(t, uint64(seed), readers, canClose, mk()) })
-		if t.Failed() {
-			t.Fatalf("%s: failed with seed %d", name, seed)
-		}
-	}
+// runModels runs 150 random sequences (30 under -short), each from its
+// own seed; conctest.Runs says how to replay a failed one.
+func runModels(t *testing.T, readers, canClose bool, mk func() target) {
+	conctest.Runs(t, 150, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runModel(t, seed, readers, canClose, mk()) })
+	})
 }
 
 func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
@@ -176,7 +172,10 @@ func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
 		if want := m.holders(); !slices.Equal(running, want) {
 			fail("holding: %v, model %v (queue %v)", running, want, m.queue)
 		}
-		wr, ww := 0, 0
+		var wr, ww, wantW int64
+		if m.writer >= 0 {
+			wantW = 1
+		}
 		for _, id := range m.queue {
 			if m.write[id] {
 				ww++
@@ -185,9 +184,9 @@ func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
 			}
 		}
 		r, w, sr, sw, closed := tg.stats()
-		if r != len(m.readers) || w != (m.writer >= 0) || sr != wr || sw != ww || closed != m.closed {
-			fail("stats (%d, %v, %d, %d, %v), model (%d, %v, %d, %d, %v)",
-				r, w, sr, sw, closed, len(m.readers), m.writer >= 0, wr, ww, m.closed)
+		if r != int64(len(m.readers)) || w != wantW || sr != wr || sw != ww || closed != m.closed {
+			fail("stats (%d, %d, %d, %d, %v), model (%d, %d, %d, %d, %v)",
+				r, w, sr, sw, closed, len(m.readers), wantW, wr, ww, m.closed)
 		}
 	}
 

@@ -2,25 +2,27 @@ package guard_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/guard"
 )
 
-// TestNilArguments calls every exported function and method with each
-// argument that can be nil set to nil, one at a time: each must panic with
-// a message that starts with "guard: " and names the call and the
-// mistake, and must leave the guard free.
-func TestNilArguments(t *testing.T) {
+// TestBadInput calls every exported function and method with each
+// argument that can be nil (the receiver included) set to nil, one at a
+// time: each must panic with a message that starts with "guard: " and
+// names the call and the mistake, and must leave the guard free.
+func TestBadInput(t *testing.T) {
 	v, rw := guard.New(0), guard.NewRW(0)
 	serial, conc := guard.Serial(new(int)), guard.Concurrent(new(int))
 	ctx := context.Background()
 	var nilCtx context.Context
 	fn := func(context.Context, *int) error { return nil }
 	var nilFn func(context.Context, *int) error
+	var nilV *guard.Value[int]
+	var nilRW *guard.RW[int]
 	cases := []struct {
 		name string
 		want string
@@ -42,22 +44,28 @@ func TestNilArguments(t *testing.T) {
 		{"Serial Access.Do nil fn", "Access.Do with nil func", func() { _ = serial.Do(ctx, nilFn) }},
 		{"Concurrent Access.Do nil ctx", "Access.Do with nil Context", func() { _ = conc.Do(nilCtx, fn) }},
 		{"Concurrent Access.Do nil fn", "Access.Do with nil func", func() { _ = conc.Do(ctx, nilFn) }},
+		{"nil Value Do", "Value.Do on a nil receiver", func() { _ = nilV.Do(ctx, fn) }},
+		{"nil Value Close", "Value.Close on a nil receiver", func() { nilV.Close() }},
+		{"nil Value Stats", "Value.Stats on a nil receiver", func() { nilV.Stats() }},
+		{"nil RW Read", "RW.Read on a nil receiver", func() { _ = nilRW.Read(ctx, fn) }},
+		{"nil RW Write", "RW.Write on a nil receiver", func() { _ = nilRW.Write(ctx, fn) }},
+		{"nil RW Close", "RW.Close on a nil receiver", func() { nilRW.Close() }},
+		{"nil RW Stats", "RW.Stats on a nil receiver", func() { nilRW.Stats() }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := panicMessage(tc.call)
-			if !strings.HasPrefix(msg, "guard: ") || !strings.Contains(msg, tc.want) {
-				t.Fatalf("panic %q; want one starting with %q and naming %q", msg, "guard: ", tc.want)
+			if msg := conctest.MustPanic(t, tc.call, tc.want); !strings.HasPrefix(msg, "guard: ") {
+				t.Fatalf("panic %q does not start with %q", msg, "guard: ")
 			}
 		})
 	}
-	if st := v.Stats(); st.Held || st.Waiting != 0 {
+	if st := v.Stats(); st != (guard.Stats{}) {
 		t.Fatalf("Value after the nil calls: %+v", st)
 	}
 	if st := rw.Stats(); st != (guard.RWStats{}) {
 		t.Fatalf("RW after the nil calls: %+v", st)
 	}
-	if st := serial.Stats(); st.InFlight != 0 || st.Waiting != 0 {
+	if st := serial.Stats(); st.InUse != 0 || st.Waiting != 0 {
 		t.Fatalf("Serial after the nil calls: %+v", st)
 	}
 
@@ -69,18 +77,6 @@ func TestNilArguments(t *testing.T) {
 		"Serial int":       func() { guard.Serial(0) },
 		"Concurrent slice": func() { guard.Concurrent[[]int](nil) },
 	} {
-		if msg := panicMessage(f); msg != "no panic" {
-			t.Errorf("%s: panic %q", name, msg)
-		}
+		t.Run(name, func(t *testing.T) { f() }) // must not panic
 	}
-}
-
-func panicMessage(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return "no panic"
 }

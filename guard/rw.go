@@ -2,13 +2,13 @@ package guard
 
 import "context"
 
-// RWStats is a snapshot of an [RW]'s lock.
+// RWStats is a snapshot of an [RW]'s lock, by lane.
 type RWStats struct {
-	Readers        int  // Read callbacks running now (nested ones not counted)
-	Writing        bool // a Write callback is running now
-	WaitingReaders int  // Read calls queued now
-	WaitingWriters int  // Write calls queued now
-	Closed         bool
+	ReadInUse    int64 // Read callbacks running now (nested ones not counted)
+	WriteInUse   int64 // 1 while a Write callback runs, else 0
+	ReadWaiting  int64 // Read calls queued now
+	WriteWaiting int64 // Write calls queued now
+	Closed       bool  // Close has been called
 }
 
 // RW holds a value of type T behind a readers-writer lock: any number of
@@ -62,13 +62,10 @@ func NewRW[T any](v T) *RW[T] {
 // Read waits for a shared hold, then calls fn with a context carrying it
 // and a pointer to the value, and returns fn's error. fn must not modify
 // the value. Errors and nesting are as for [RW.Write]; a nested Read
-// always runs inline. It panics if ctx or fn is nil.
+// always runs inline. It panics if g, ctx or fn is nil.
 func (g *RW[T]) Read(ctx context.Context, fn func(ctx context.Context, v *T) error) error {
-	if ctx == nil {
-		panic("guard: RW.Read with nil Context")
-	}
-	if fn == nil {
-		panic("guard: RW.Read with nil func")
+	if g == nil || ctx == nil || fn == nil {
+		badCall("RW.Read", g == nil, ctx == nil)
 	}
 	return g.do(ctx, false, fn)
 }
@@ -78,14 +75,11 @@ func (g *RW[T]) Read(ctx context.Context, fn func(ctx context.Context, v *T) err
 // returns without calling fn if ctx is done before the hold is granted
 // (ctx.Err(), also when ctx is already done), if the RW is closed
 // ([ErrClosed]), or if ctx is a Read callback's context ([ErrUpgrade]).
-// Nested inside a Write it runs fn at once, even after Close. It panics if
+// Nested inside a Write it runs fn at once, even after Close. It panics if g,
 // ctx or fn is nil.
 func (g *RW[T]) Write(ctx context.Context, fn func(ctx context.Context, v *T) error) error {
-	if ctx == nil {
-		panic("guard: RW.Write with nil Context")
-	}
-	if fn == nil {
-		panic("guard: RW.Write with nil func")
+	if g == nil || ctx == nil || fn == nil {
+		badCall("RW.Write", g == nil, ctx == nil)
 	}
 	return g.do(ctx, true, fn)
 }
@@ -106,7 +100,17 @@ func (g *RW[T]) do(ctx context.Context, write bool, fn func(ctx context.Context,
 // [ErrClosed]. Callbacks already running keep their holds until they
 // return, and nested calls inside them still run. Close is idempotent and
 // does not wait.
-func (g *RW[T]) Close() { g.l.close() }
+func (g *RW[T]) Close() {
+	if g == nil {
+		badCall("RW.Close", true, false)
+	}
+	g.l.close()
+}
 
 // Stats returns a snapshot of the lock, read under its internal mutex.
-func (g *RW[T]) Stats() RWStats { return g.l.stats() }
+func (g *RW[T]) Stats() RWStats {
+	if g == nil {
+		badCall("RW.Stats", true, false)
+	}
+	return g.l.stats()
+}

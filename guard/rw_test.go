@@ -36,7 +36,7 @@ func TestRWReadersShare(t *testing.T) {
 		if err := gate.WaitEntered(context.Background(), 5); err != nil {
 			t.Fatal(err)
 		}
-		if st := g.Stats(); st.Readers != 5 || st.Writing {
+		if st := g.Stats(); st.ReadInUse != 5 || st.WriteInUse != 0 {
 			t.Fatalf("stats %+v, want 5 readers at once", st)
 		}
 		gate.Open()
@@ -125,7 +125,7 @@ func TestRWWaitingWriterBlocksLaterReaders(t *testing.T) {
 		rwCall(g, false, r1, errs)
 		rwCall(g, true, w, errs)
 		rwCall(g, false, r2, errs)
-		if st := g.Stats(); st.Readers != 1 || st.WaitingWriters != 1 || st.WaitingReaders != 1 {
+		if st := g.Stats(); st.ReadInUse != 1 || st.WriteWaiting != 1 || st.ReadWaiting != 1 {
 			t.Fatalf("stats %+v: the later reader must wait behind the writer", st)
 		}
 		if r2.Entered() != 0 {
@@ -173,7 +173,7 @@ func TestRWCancelWriterAtHead(t *testing.T) {
 			t.Fatalf("writer: %v", err)
 		}
 		synctest.Wait()
-		if st := g.Stats(); st.Readers != 2 || st.WaitingWriters != 0 {
+		if st := g.Stats(); st.ReadInUse != 2 || st.WriteWaiting != 0 {
 			t.Fatalf("stats %+v, want both readers in", st)
 		}
 		r1.Open()
@@ -217,7 +217,7 @@ func TestRWNested(t *testing.T) {
 			wErr <- g.Write(ctx, func(_ context.Context, p *pair) error { p.a, p.b = 1, 1; return nil })
 		}()
 		synctest.Wait()
-		if st := g.Stats(); st.WaitingWriters != 1 {
+		if st := g.Stats(); st.WriteWaiting != 1 {
 			t.Fatalf("stats %+v, want a writer queued", st)
 		}
 		gate.Open()
@@ -326,7 +326,7 @@ func TestRWClose(t *testing.T) {
 		if err := g.Read(context.Background(), func(context.Context, *[]string) error { return nil }); !errors.Is(err, guard.ErrClosed) {
 			t.Fatalf("Read after Close: %v", err)
 		}
-		if st := g.Stats(); !st.Closed || st.Readers != 1 {
+		if st := g.Stats(); !st.Closed || st.ReadInUse != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 		r.Open()
@@ -349,7 +349,7 @@ func TestRWPanicReleases(t *testing.T) {
 			}
 		}()
 	}
-	if st := g.Stats(); st.Readers != 0 || st.Writing {
+	if st := g.Stats(); st.ReadInUse != 0 || st.WriteInUse != 0 {
 		t.Fatalf("stats %+v after panics", st)
 	}
 }
@@ -357,10 +357,10 @@ func TestRWPanicReleases(t *testing.T) {
 func TestRWBadInput(t *testing.T) {
 	g := guard.NewRW(0)
 	f := func(context.Context, *int) error { return nil }
-	mustPanic(t, "Read nil ctx", func() { _ = g.Read(nil, f) })   //nolint:staticcheck // deliberate
-	mustPanic(t, "Write nil ctx", func() { _ = g.Write(nil, f) }) //nolint:staticcheck // deliberate
-	mustPanic(t, "Read nil fn", func() { _ = g.Read(context.Background(), nil) })
-	mustPanic(t, "Write nil fn", func() { _ = g.Write(context.Background(), nil) })
+	conctest.MustPanic(t, func() { _ = g.Read(nil, f) }, "guard: ")  //nolint:staticcheck // deliberate
+	conctest.MustPanic(t, func() { _ = g.Write(nil, f) }, "guard: ") //nolint:staticcheck // deliberate
+	conctest.MustPanic(t, func() { _ = g.Read(context.Background(), nil) }, "guard: ")
+	conctest.MustPanic(t, func() { _ = g.Write(context.Background(), nil) }, "guard: ")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := g.Read(ctx, f); !errors.Is(err, context.Canceled) {

@@ -20,16 +20,16 @@ import (
 // and is never starved by a stream of them.
 type rwLock struct {
 	mu       sync.Mutex
-	readers  int                            // read holds now
-	writer   *hold                          // the write hold now, or nil
+	readers  int64                          // read holds now
+	writer   *rwHold                        // the write hold now, or nil
 	q        fifo.List[rwWaiter, *rwWaiter] // queued callers, oldest first
-	waitingR int
-	waitingW int
+	waitingR int64
+	waitingW int64
 	closed   bool
 }
 
 type rwWaiter struct {
-	h      *hold
+	h      *rwHold
 	ready  chan struct{} // buffered(1): one token when admitted or closed
 	closed bool
 	fifo.Node[rwWaiter]
@@ -39,7 +39,7 @@ type rwWaiter struct {
 // returns the hold for the callback, or inline == true for a call nested
 // in a hold of this lock (run at once with ctx, do not release), or an
 // error: ctx.Err(), ErrClosed, or ErrUpgrade for a Write nested in a Read.
-func (l *rwLock) acquire(ctx context.Context, write bool) (h *hold, inline bool, err error) {
+func (l *rwLock) acquire(ctx context.Context, write bool) (h *rwHold, inline bool, err error) {
 	if done := ctx.Done(); done != nil {
 		select {
 		case <-done:
@@ -47,7 +47,7 @@ func (l *rwLock) acquire(ctx context.Context, write bool) (h *hold, inline bool,
 		default:
 		}
 	}
-	cur := holdOf(ctx, l)
+	cur := rwHoldOf(ctx, l)
 
 	l.mu.Lock()
 	if cur != nil && cur.active {
@@ -63,7 +63,7 @@ func (l *rwLock) acquire(ctx context.Context, write bool) (h *hold, inline bool,
 		l.mu.Unlock()
 		return nil, false, ErrClosed
 	}
-	h = newHold(ctx, l, write)
+	h = newRWHold(ctx, l, write)
 	if l.q.Front() == nil && l.fitsLocked(write) {
 		l.admitLocked(h)
 		l.mu.Unlock()
@@ -104,7 +104,7 @@ func (l *rwLock) fitsLocked(write bool) bool {
 	return l.writer == nil
 }
 
-func (l *rwLock) admitLocked(h *hold) {
+func (l *rwLock) admitLocked(h *rwHold) {
 	h.active = true
 	if h.write {
 		l.writer = h
@@ -113,13 +113,13 @@ func (l *rwLock) admitLocked(h *hold) {
 	}
 }
 
-func (l *rwLock) release(h *hold) {
+func (l *rwLock) release(h *rwHold) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.releaseLocked(h)
 }
 
-func (l *rwLock) releaseLocked(h *hold) {
+func (l *rwLock) releaseLocked(h *rwHold) {
 	h.active = false
 	if h.write {
 		l.writer = nil
@@ -174,11 +174,15 @@ func (l *rwLock) close() {
 func (l *rwLock) stats() RWStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var writing int64
+	if l.writer != nil {
+		writing = 1
+	}
 	return RWStats{
-		Readers:        l.readers,
-		Writing:        l.writer != nil,
-		WaitingReaders: l.waitingR,
-		WaitingWriters: l.waitingW,
-		Closed:         l.closed,
+		ReadInUse:    l.readers,
+		WriteInUse:   writing,
+		ReadWaiting:  l.waitingR,
+		WriteWaiting: l.waitingW,
+		Closed:       l.closed,
 	}
 }

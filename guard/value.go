@@ -14,13 +14,13 @@ var ErrClosed = errors.New("guard: closed")
 // the call fails at once instead of deadlocking.
 var ErrUpgrade = errors.New("guard: Write inside a Read of the same RW cannot upgrade the read lock")
 
-// Stats is a snapshot of a [Value]'s (or a [Serial] access's) lock.
+// Stats is a snapshot of a [Value]'s lock.
 type Stats struct {
-	Held      bool   // a callback holds the lock now
-	Waiting   int    // callers queued for the lock now
-	Contended uint64 // calls so far that had to queue
-	Cancelled uint64 // queued calls so far whose context ended first
-	Closed    bool
+	InUse     int64 // 1 while a callback holds the lock, else 0
+	Waiting   int64 // callers queued for the lock now
+	Contended int64 // total: calls that had to queue
+	Cancelled int64 // total: queued calls whose context ended first
+	Closed    bool  // Close has been called
 }
 
 // Value holds a value of type T that is reachable only inside [Value.Do],
@@ -55,19 +55,17 @@ type Stats struct {
 // Value again would wait for itself forever. Value recognises a nested call
 // by its context: the context passed to the callback carries a token for
 // this hold, and a Do made with that context (or one derived from it, say
-// with a timeout) runs its callback at once, inline, on the same value.
+// with a timeout) while the hold lasts runs its callback at once, inline,
+// on the same value. Once the callback has returned, its context no longer
+// counts as nested: a Do made with it waits like any other.
 //
 // A nested Do made with any other context (the outer function's ctx,
 // context.Background()) cannot be recognised and still deadlocks, or
 // returns ctx.Err() when that context ends. To avoid it, pass the
 // callback's ctx down to everything the callback calls. Conversely, do not
-// hand the callback's ctx to another goroutine (or keep it past the
-// callback): that goroutine's calls would run inline, without the lock.
-// A ctx kept past the callback is no safer: the token is reused for every
-// Do made with the same parent context (see Do), so a call made with the
-// kept ctx runs inline, alongside the holder, whenever the lock is held by
-// a Do that was called with the same context as the kept ctx's Do was.
-// Hand it [Detach](ctx) instead.
+// hand the callback's ctx to another goroutine: that goroutine's calls
+// would run inline, without the lock, while the callback runs. Hand it
+// [Detach](ctx) instead.
 type Value[T any] struct {
 	l lock
 	v T
@@ -83,42 +81,64 @@ func New[T any](v T) *Value[T] {
 // calling fn if ctx is done before the lock is granted (ctx.Err()) or the
 // Value is closed ([ErrClosed]); a ctx that is already done fails even if
 // the lock is free. A nested call (see the type's doc) runs fn at once,
-// with ctx, even after Close (unless ctx is done). Do panics if ctx or fn
+// with ctx, even after Close (unless ctx is done). Do panics if g, ctx or fn
 // is nil.
 //
-// Do allocates nothing when called with the same context as the last call
-// that took this Value's lock (a loop, one request's calls,
-// context.Background()): the context passed to fn is then reused. Another
-// context costs one small allocation, and the Value keeps a reference to
-// the last context until the next one replaces it.
+// Each hold passes fn a context of its own (that is what keeps a kept one
+// from passing for a later hold). Called again and again with one context
+// (a loop, one request's calls, context.Background()), Do makes one small
+// allocation per few hundred calls; another context costs one small
+// allocation, and the Value keeps a reference to the last context until
+// the next one replaces it.
 func (g *Value[T]) Do(ctx context.Context, fn func(ctx context.Context, v *T) error) error {
-	if ctx == nil || fn == nil {
-		badCall("Value.Do", ctx == nil)
+	if g == nil || ctx == nil || fn == nil {
+		badCall("Value.Do", g == nil, ctx == nil)
 	}
-	h := g.l.tryFast(ctx) // inlined: the uncontended case makes no call
-	if h == nil {
+	var c *lockCtx
+	var word uint64
+	if b := g.l.tryFast(ctx); b != nil { // inlined, as is ctxFor: the uncontended case makes no call
+		word = g.l.heldWord()
+		if c = b.ctxFor(word); c == nil {
+			c = b.newSlab(word >> genShift)
+		}
+	} else {
 		var err error
-		if h, err = g.l.acquireSlow(ctx); h == nil {
+		if c, err = g.l.acquireSlow(ctx); c == nil {
 			if err != nil {
 				return err
 			}
 			return fn(ctx, &g.v) // nested: inline, the hold is ctx's
 		}
+		word = c.word()
 	}
-	defer g.l.release(h)
-	return fn(h, &g.v)
+	defer g.l.release(word)
+	return fn(c, &g.v)
 }
 
 // Close fails every queued Do and every later Do with [ErrClosed]. A
 // callback already running keeps the lock until it returns, and nested
 // calls inside it still run. Close is idempotent and does not wait.
-func (g *Value[T]) Close() { g.l.close() }
+func (g *Value[T]) Close() {
+	if g == nil {
+		badCall("Value.Close", true, false)
+	}
+	g.l.close()
+}
 
 // Stats returns a snapshot of the lock, read under its internal mutex.
-func (g *Value[T]) Stats() Stats { return g.l.stats() }
+func (g *Value[T]) Stats() Stats {
+	if g == nil {
+		badCall("Value.Stats", true, false)
+	}
+	return g.l.stats()
+}
 
-// badCall panics for a nil context or callback, naming the method.
-func badCall(method string, nilCtx bool) {
+// badCall panics for a nil receiver, context or callback, naming the
+// method.
+func badCall(method string, nilRecv, nilCtx bool) {
+	if nilRecv {
+		panic("guard: " + method + " on a nil receiver")
+	}
 	if nilCtx {
 		panic("guard: " + method + " with nil Context")
 	}

@@ -21,27 +21,6 @@ type account struct {
 	log     []string
 }
 
-// mustPanic runs fn and returns the panic message, failing t if fn does
-// not panic or the message does not start with "guard: ".
-func mustPanic(t *testing.T, what string, fn func()) string {
-	t.Helper()
-	var msg string
-	func() {
-		defer func() {
-			r := recover()
-			if r == nil {
-				t.Fatalf("%s: no panic", what)
-			}
-			msg = fmt.Sprint(r)
-		}()
-		fn()
-	}()
-	if !strings.HasPrefix(msg, "guard: ") {
-		t.Fatalf("%s: panic %q does not start with the package name", what, msg)
-	}
-	return msg
-}
-
 func TestValueMutualExclusion(t *testing.T) {
 	// Stress under -race: many goroutines, contexts of every kind (the
 	// same Background, a cancellable one each, a fresh WithValue per call
@@ -105,7 +84,7 @@ func TestValueMutualExclusion(t *testing.T) {
 		return nil
 	})
 	st := g.Stats()
-	if st.Held || st.Waiting != 0 {
+	if st.InUse != 0 || st.Waiting != 0 {
 		t.Fatalf("after the stress: %+v, want free and nobody waiting", st)
 	}
 	t.Logf("%d calls ran, %d gave up, stats %+v", total, gaveUp.Load(), st)
@@ -160,7 +139,7 @@ func TestValueFIFO(t *testing.T) {
 		release := holdOpen(t, g)
 		names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 		wait := queueUp(t, g, names...)
-		if st := g.Stats(); !st.Held || st.Waiting != len(names) || st.Contended != uint64(len(names)) {
+		if st := g.Stats(); st.InUse != 1 || st.Waiting != int64(len(names)) || st.Contended != int64(len(names)) {
 			t.Fatalf("stats %+v, want held with %d waiting", st, len(names))
 		}
 		release()
@@ -307,7 +286,7 @@ func testValueNested(t *testing.T) {
 		}
 		return nil
 	})
-	if st := g.Stats(); st.Held || st.Contended != 0 {
+	if st := g.Stats(); st.InUse != 0 || st.Contended != 0 {
 		t.Fatalf("stats %+v: nested calls must neither queue nor leave the lock held", st)
 	}
 }
@@ -331,7 +310,7 @@ func TestValueNestedUnrelatedContextDeadlocks(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("nested call with an unrelated ctx: %v, want DeadlineExceeded", err)
 		}
-		if st := g.Stats(); st.Held || st.Cancelled != 1 {
+		if st := g.Stats(); st.InUse != 0 || st.Cancelled != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 	})
@@ -392,7 +371,7 @@ func TestDetachKeepsValuesAndCancellation(t *testing.T) {
 		}
 		return nil
 	})
-	mustPanic(t, "Detach(nil)", func() { guard.Detach(nil) }) //nolint:staticcheck // deliberate bad input
+	conctest.MustPanic(t, func() { guard.Detach(nil) }, "guard: ") //nolint:staticcheck // deliberate bad input
 }
 
 func TestValuePanicReleases(t *testing.T) {
@@ -405,7 +384,7 @@ func TestValuePanicReleases(t *testing.T) {
 		}()
 		_ = g.Do(context.Background(), func(context.Context, *account) error { panic("boom") })
 	}()
-	if g.Stats().Held {
+	if g.Stats().InUse != 0 {
 		t.Fatal("lock still held after the callback panicked")
 	}
 	if err := g.Do(context.Background(), func(context.Context, *account) error { return nil }); err != nil {
@@ -452,7 +431,7 @@ func TestValueClose(t *testing.T) {
 				t.Errorf("waiter %d: %v, want ErrClosed", i, err)
 			}
 		}
-		if st := g.Stats(); !st.Closed || !st.Held || st.Waiting != 0 {
+		if st := g.Stats(); !st.Closed || st.InUse != 1 || st.Waiting != 0 {
 			t.Fatalf("stats after Close: %+v", st)
 		}
 		gate.Open()
@@ -462,7 +441,7 @@ func TestValueClose(t *testing.T) {
 		if err := g.Do(context.Background(), func(context.Context, *account) error { return nil }); !errors.Is(err, guard.ErrClosed) {
 			t.Fatalf("Do after Close: %v", err)
 		}
-		if st := g.Stats(); st.Held {
+		if st := g.Stats(); st.InUse != 0 {
 			t.Fatalf("stats after the holder finished: %+v", st)
 		}
 		if !strings.HasPrefix(guard.ErrClosed.Error(), "guard: ") {
@@ -473,16 +452,10 @@ func TestValueClose(t *testing.T) {
 
 func TestValueBadInput(t *testing.T) {
 	g := guard.New(0)
-	msg := mustPanic(t, "nil ctx", func() {
+	conctest.MustPanic(t, func() {
 		_ = g.Do(nil, func(context.Context, *int) error { return nil }) //nolint:staticcheck // deliberate
-	})
-	if !strings.Contains(msg, "nil Context") {
-		t.Errorf("nil ctx panic %q", msg)
-	}
-	msg = mustPanic(t, "nil fn", func() { _ = g.Do(context.Background(), nil) })
-	if !strings.Contains(msg, "nil func") {
-		t.Errorf("nil fn panic %q", msg)
-	}
+	}, "guard: ", "nil Context")
+	conctest.MustPanic(t, func() { _ = g.Do(context.Background(), nil) }, "guard: ", "nil func")
 }
 
 // mapCtx is a context passed by value whose type cannot be compared: ==
@@ -600,7 +573,7 @@ func TestValueCloseUnderLoad(t *testing.T) {
 	if tr.Max() != 1 || closed.Load() != 16 {
 		t.Fatalf("max at once %d, callers closed %d; want 1 and 16", tr.Max(), closed.Load())
 	}
-	if st := g.Stats(); st.Held || st.Waiting != 0 || !st.Closed {
+	if st := g.Stats(); st.InUse != 0 || st.Waiting != 0 || !st.Closed {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -623,57 +596,101 @@ func TestZeroValuesReady(t *testing.T) {
 	})
 }
 
-func TestValueStaleContext(t *testing.T) {
-	// The documented limit of the hold cache: a callback's context kept
-	// past the callback matches the token of a later holder whose Do was
-	// called with the same parent context, so a call made with it runs
-	// inline beside that holder. Under a holder called with another
-	// context it waits like any caller. (RW makes a token per hold: see
-	// TestRWStaleContext.)
-	synctest.Test(t, func(t *testing.T) {
-		g := guard.New(0)
-		bg := context.Background()
-		var kept context.Context
-		_ = g.Do(bg, func(ctx context.Context, _ *int) error { kept = ctx; return nil })
+// TestStaleContext keeps a callback's context after the callback returned
+// and calls with it under a later holder: it must wait like any other
+// caller, never run inline beside the holder. Before each hold had a
+// context of its own, a later Do made with the same parent context got
+// the very same context, so the kept one matched its token and ran
+// inline: a lock bypass. (RW: see TestRWStaleContext.)
+func TestStaleContext(t *testing.T) {
+	type doer interface {
+		Do(ctx context.Context, fn func(ctx context.Context, v *int) error) error
+		InUse() int64
+	}
+	for name, mk := range map[string]func() doer{
+		"Value":  func() doer { return valueDoer{guard.New(0)} },
+		"Serial": func() doer { return serialDoer{guard.Serial(new(int))} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g := mk()
+				bg := context.Background()
+				var kept context.Context
+				_ = g.Do(bg, func(ctx context.Context, _ *int) error { kept = ctx; return nil })
 
-		hold := func(parent context.Context) (release func()) {
-			gate := conctest.NewTurnstile()
-			errs := make(chan error, 1)
-			go func() {
-				errs <- g.Do(parent, func(ctx context.Context, _ *int) error { return gate.Pass(ctx) })
-			}()
-			synctest.Wait()
-			if !g.Stats().Held {
-				t.Fatal("holder did not get the lock")
-			}
-			return func() {
-				gate.Open()
-				if err := <-errs; err != nil {
+				// hold starts a holder whose Do was called with parent
+				// and returns once it holds the lock.
+				hold := func(parent context.Context) (release func()) {
+					turn := conctest.NewTurnstile()
+					t.Cleanup(turn.Open) // a failed test must not leave the holder blocked in the bubble
+					errs := make(chan error, 1)
+					go func() {
+						errs <- g.Do(parent, func(ctx context.Context, _ *int) error { return turn.Pass(ctx) })
+					}()
+					synctest.Wait()
+					if g.InUse() != 1 {
+						t.Fatal("holder did not get the lock")
+					}
+					return func() {
+						turn.Open()
+						if err := <-errs; err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				mustWait := func(what string) {
+					t.Helper()
+					ctx, cancel := context.WithTimeout(kept, time.Second)
+					defer cancel()
+					if err := g.Do(ctx, func(context.Context, *int) error {
+						t.Errorf("kept ctx ran inline under a holder with %s", what)
+						return nil
+					}); !errors.Is(err, context.DeadlineExceeded) {
+						t.Fatalf("kept ctx under a holder with %s: %v, want it to wait (DeadlineExceeded)", what, err)
+					}
+				}
+
+				// Held under the same parent context, then under another:
+				// the kept ctx waits both times.
+				release := hold(bg)
+				mustWait("the same parent context")
+				release()
+				other, cancelOther := context.WithCancel(bg)
+				defer cancelOther()
+				release = hold(other)
+				mustWait("another parent context")
+				release()
+
+				// Many holds later (past a few slabs of contexts), it
+				// still waits.
+				for range 1000 {
+					_ = g.Do(bg, func(context.Context, *int) error { return nil })
+				}
+				release = hold(bg)
+				mustWait("the same parent context, 1000 holds later")
+				release()
+
+				// With the lock free, a Do made with the kept ctx takes the
+				// lock like any caller, and gets a hold of its own, under
+				// which its own nested calls run inline.
+				err := g.Do(kept, func(ctx context.Context, _ *int) error {
+					if ctx == kept || g.InUse() != 1 {
+						t.Errorf("kept ctx not given a hold of its own (in use %d)", g.InUse())
+					}
+					return g.Do(ctx, func(context.Context, *int) error { return nil })
+				})
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-		}
-
-		// Held under the same parent context: the kept ctx runs inline.
-		release := hold(bg)
-		ran := false
-		if err := g.Do(kept, func(context.Context, *int) error { ran = true; return nil }); err != nil || !ran {
-			t.Fatalf("kept ctx under a holder with the same parent: ran %v, err %v; the docs say it runs inline", ran, err)
-		}
-		release()
-
-		// Held under another context: the kept ctx waits.
-		other, cancelOther := context.WithCancel(bg)
-		defer cancelOther()
-		release = hold(other)
-		ctx, cancel := context.WithTimeout(kept, time.Second)
-		defer cancel()
-		if err := g.Do(ctx, func(context.Context, *int) error {
-			t.Error("kept ctx ran inline under a holder with another parent context")
-			return nil
-		}); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("kept ctx under another holder: %v, want DeadlineExceeded", err)
-		}
-		release()
-	})
+			})
+		})
+	}
 }
+
+type valueDoer struct{ *guard.Value[int] }
+
+func (v valueDoer) InUse() int64 { return v.Stats().InUse }
+
+type serialDoer struct{ guard.Access[*int] }
+
+func (s serialDoer) InUse() int64 { return s.Stats().InUse }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
 )
 
 // The lock model: what a FIFO keyed (RW)mutex must do, written as plainly
@@ -89,7 +91,7 @@ func (u *mutexUT) lock(ctx context.Context, k int, _ bool) error { return u.m.Lo
 func (u *mutexUT) try(k int, _ bool) bool                        { return u.m.TryLock(k) }
 func (u *mutexUT) unlock(k int, _ bool)                          { u.m.Unlock(k) }
 func (u *mutexUT) len() int                                      { return u.m.Len() }
-func (u *mutexUT) waiters() int                                  { return u.m.Stats().Waiters }
+func (u *mutexUT) waiters() int                                  { return int(u.m.Stats().Waiting) }
 func (u *mutexUT) close()                                        { u.m.Close() }
 
 type rwUT struct{ m RWMutex[int] }
@@ -116,7 +118,7 @@ func (u *rwUT) unlock(k int, write bool) {
 	}
 }
 func (u *rwUT) len() int     { return u.m.Len() }
-func (u *rwUT) waiters() int { return u.m.Stats().Waiters }
+func (u *rwUT) waiters() int { return int(u.m.Stats().Waiting) }
 func (u *rwUT) close()       { u.m.Close() }
 
 func TestMutexModel(t *testing.T) {
@@ -128,16 +130,9 @@ func TestRWMutexModel(t *testing.T) {
 }
 
 func runLockModel(t *testing.T, mk func() lockUnderTest, rw bool) {
-	seeds := 150
-	if testing.Short() {
-		seeds = 30
-	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { lockModelRun(t, uint64(seed), mk(), rw) })
-		if t.Failed() {
-			t.Fatalf("failed with seed %d", seed)
-		}
-	}
+	conctest.Runs(t, 150, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { lockModelRun(t, seed, mk(), rw) })
+	})
 }
 
 // actor is one Lock/RLock call (or a TryLock that succeeded, with no call).
@@ -311,7 +306,7 @@ func lockModelRun(t *testing.T, seed uint64, u lockUnderTest, rw bool) {
 				continue
 			}
 			op = fmt.Sprintf("bad unlock(%d, write=%v)", k, write)
-			mustPanic(t, func() { u.unlock(k, write) }, "keyed:", "not")
+			conctest.MustPanic(t, func() { u.unlock(k, write) }, "keyed:", "not")
 		}
 		check(step, op)
 	}
@@ -372,16 +367,9 @@ type onceActor struct {
 }
 
 func TestOnceModel(t *testing.T) {
-	seeds := 150
-	if testing.Short() {
-		seeds = 30
-	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { onceModelRun(t, uint64(seed)) })
-		if t.Failed() {
-			t.Fatalf("failed with seed %d", seed)
-		}
-	}
+	conctest.Runs(t, 150, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { onceModelRun(t, seed) })
+	})
 }
 
 func onceModelRun(t *testing.T, seed uint64) {
@@ -463,7 +451,7 @@ func onceModelRun(t *testing.T, seed uint64) {
 			waiting += len(mk.queue)
 		}
 		st := o.Stats()
-		if st.Keys != entries || o.Len() != entries || st.Waiters != waiting {
+		if st.Keys != int64(entries) || o.Len() != entries || st.Waiting != int64(waiting) {
 			t.Fatalf("seed %d step %d (%s): Stats %+v, model has %d entries, %d waiting", seed, step, op, st, entries, waiting)
 		}
 		for k := range inside {

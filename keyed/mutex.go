@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
+
+	"github.com/sluice-go/sluice/internal/keymap"
 )
 
 // maxSpins bounds the retries of a Lock that finds its key held before it
@@ -42,55 +43,52 @@ const maxSpins = 4
 // itself, can never be unlocked). A Mutex value is about 8 KiB (its
 // shards): make one per kind of resource ("peers", "accounts"), not one per
 // object.
+//
+// [Mutex.Close] fails every waiting Lock and every later one with
+// [ErrClosed]; keys already held stay held and may be unlocked.
 type Mutex[K comparable] struct {
-	closed atomic.Bool
-	shards [numShards]mutexShard[K]
+	m keymap.Map[K, mutexEntry]
 }
 
 // mutexEntry is the state of one key. Its presence in the map means the
 // key is held; q holds the callers waiting for it.
 type mutexEntry struct {
-	q waitQueue
+	q keymap.Queue
 }
 
-type mutexShard[K comparable] struct {
-	shard[K, mutexEntry]
-	locks     uint64
-	contended uint64
-	cancelled uint64
-	// Pad to 128 bytes (checked by a test), so the locks of neighbouring
-	// shards never share a cache line.
-	_ [56]byte
-}
+// The Mutex's counters in each shard's Count.
+const (
+	mAdmitted = iota
+	mContended
+	mCancelled
+)
 
 // Lock blocks until the caller holds k, ctx ends, or the Mutex is closed.
 // It returns nil when k is held, ctx.Err() when ctx ended first (even if k
 // was free: a done ctx fails at once), or [ErrClosed]. Queued callers get k
 // in the order they queued (see the type's doc). It panics if ctx is nil.
 func (m *Mutex[K]) Lock(ctx context.Context, k K) error {
+	if m == nil {
+		panic("keyed: Mutex.Lock on nil *Mutex")
+	}
 	if ctx == nil {
 		panic("keyed: Mutex.Lock with nil Context")
 	}
 	done := ctx.Done()
-	if done != nil {
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
-		}
+	if ended(done) {
+		return ctx.Err()
 	}
-	h, si := hashKey(k)
-	sh := &m.shards[si]
-	sh.mu.Lock()
-	if m.closed.Load() {
-		sh.mu.Unlock()
+	sh, h := m.m.Shard(k)
+	sh.Lock()
+	if m.m.Closed() {
+		sh.Unlock()
 		return ErrClosed
 	}
-	i := sh.t.find(h, k)
+	i := sh.Find(h, k)
 	if i < 0 {
-		sh.t.insert(h, k, mutexEntry{})
-		sh.locks++
-		sh.mu.Unlock()
+		sh.Insert(h, k, mutexEntry{})
+		sh.Count[mAdmitted]++
+		sh.Unlock()
 		return nil
 	}
 	// k is held. If nobody is queued, retry a few times, yielding the
@@ -99,61 +97,55 @@ func (m *Mutex[K]) Lock(ctx context.Context, k K) error {
 	// parked; until it has woken up (often an idle processor has to be
 	// woken first) the key stays held by a goroutine that is not running,
 	// and every caller that arrives meanwhile queues behind it: a convoy.
-	// Measured on BenchmarkKeyedHot, 8 keys, 2 to 16 goroutines: without
+	// Measured on BenchmarkKeyed/case=hot, 8 keys, 2 to 16 goroutines: without
 	// these retries Lock+Unlock was 2x slower than with one goroutine.
 	// Once anyone is queued, nobody retries: newcomers queue behind.
-	for spin := 0; spin < maxSpins && sh.t.slots[i].v.q.empty(); spin++ {
-		sh.mu.Unlock()
+	for spin := 0; spin < maxSpins && sh.At(i).q.Empty(); spin++ {
+		sh.Unlock()
 		runtime.Gosched()
-		sh.mu.Lock()
-		if m.closed.Load() {
-			sh.mu.Unlock()
+		sh.Lock()
+		if m.m.Closed() {
+			sh.Unlock()
 			return ErrClosed
 		}
-		if i = sh.t.find(h, k); i < 0 {
-			sh.t.insert(h, k, mutexEntry{})
-			sh.locks++
-			sh.mu.Unlock()
+		if i = sh.Find(h, k); i < 0 {
+			sh.Insert(h, k, mutexEntry{})
+			sh.Count[mAdmitted]++
+			sh.Unlock()
 			return nil
 		}
 	}
-	w := newWaiter()
-	sh.t.slots[i].v.q.PushBack(w)
-	sh.waiters++
-	sh.mu.Unlock()
+	w := keymap.NewWaiter()
+	sh.At(i).q.PushBack(w)
+	sh.Waiting++
+	sh.Unlock()
 
-	if done == nil {
-		<-w.ready
+	if w.Await(done) {
 		return wokenErr(w)
-	}
-	select {
-	case <-w.ready:
-		return wokenErr(w)
-	case <-done:
 	}
 	giveUpHook()
-	sh.mu.Lock()
-	sh.cancelled++
-	if woken(w) {
+	sh.Lock()
+	sh.Count[mCancelled]++
+	if w.Woken() {
 		// Handed k (or failed by Close) while giving up. The caller sees
 		// its ctx error and must hold nothing, so pass k on.
-		if !w.closed {
-			sh.unlockLocked(h, k)
+		if !w.Closed {
+			mutexUnlock(sh, h, k)
 		}
-		sh.mu.Unlock()
+		sh.Unlock()
 		return ctx.Err()
 	}
 	// k's entry is still there (someone holds k while we wait), though
 	// its slot may have moved: find it again.
-	sh.t.slots[sh.t.find(h, k)].v.q.Remove(w)
-	sh.waiters--
-	sh.mu.Unlock()
+	sh.At(sh.Find(h, k)).q.Remove(w)
+	sh.Waiting--
+	sh.Unlock()
 	return ctx.Err()
 }
 
 // wokenErr turns the token a waiter received into Lock's result.
-func wokenErr(w *waiter) error {
-	if w.closed {
+func wokenErr(w *keymap.Waiter) error {
+	if w.Closed {
 		return ErrClosed
 	}
 	return nil
@@ -163,15 +155,17 @@ func wokenErr(w *waiter) error {
 // blocks. It returns false while k is held (and so while anyone waits for
 // it) and once the Mutex is closed.
 func (m *Mutex[K]) TryLock(k K) bool {
-	h, si := hashKey(k)
-	sh := &m.shards[si]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if m.closed.Load() || sh.t.find(h, k) >= 0 {
+	if m == nil {
+		panic("keyed: Mutex.TryLock on nil *Mutex")
+	}
+	sh, h := m.m.Shard(k)
+	sh.Lock()
+	defer sh.Unlock()
+	if m.m.Closed() || sh.Find(h, k) >= 0 {
 		return false
 	}
-	sh.t.insert(h, k, mutexEntry{})
-	sh.locks++
+	sh.Insert(h, k, mutexEntry{})
+	sh.Count[mAdmitted]++
 	return true
 }
 
@@ -179,33 +173,35 @@ func (m *Mutex[K]) TryLock(k K) bool {
 // otherwise k's entry is removed. Unlock works after Close. It panics if k
 // is not locked.
 func (m *Mutex[K]) Unlock(k K) {
-	h, si := hashKey(k)
-	sh := &m.shards[si]
-	sh.mu.Lock()
-	ok := sh.unlockLocked(h, k)
-	sh.mu.Unlock()
+	if m == nil {
+		panic("keyed: Mutex.Unlock on nil *Mutex")
+	}
+	sh, h := m.m.Shard(k)
+	sh.Lock()
+	ok := mutexUnlock(sh, h, k)
+	sh.Unlock()
 	if !ok {
 		panic(fmt.Sprintf("keyed: Mutex.Unlock(%v): key is not locked", k))
 	}
 }
 
-// unlockLocked hands k to its oldest waiter or removes its entry. It
-// reports false if k was not held.
-func (sh *mutexShard[K]) unlockLocked(h uint64, k K) bool {
-	i := sh.t.find(h, k)
+// mutexUnlock hands k to its oldest waiter or removes its entry; sh is
+// locked. It reports false if k was not held.
+func mutexUnlock[K comparable](sh *keymap.Shard[K, mutexEntry], h uint64, k K) bool {
+	i := sh.Find(h, k)
 	if i < 0 {
 		return false
 	}
-	q := &sh.t.slots[i].v.q
-	if q.empty() {
-		sh.t.remove(i)
+	q := &sh.At(i).q
+	if q.Empty() {
+		sh.Remove(i)
 		return true
 	}
 	w := q.PopFront()
-	sh.waiters--
-	sh.locks++
-	sh.contended++
-	wake(w)
+	sh.Waiting--
+	sh.Count[mAdmitted]++
+	sh.Count[mContended]++
+	w.Wake()
 	return true
 }
 
@@ -213,29 +209,28 @@ func (sh *mutexShard[K]) unlockLocked(h uint64, k K) bool {
 // [ErrClosed]; TryLock returns false from now on. Keys already held stay
 // held until unlocked. Close is idempotent.
 func (m *Mutex[K]) Close() {
-	m.closed.Store(true)
-	for i := range m.shards {
-		m.shards[i].closeWaiters(func(e *mutexEntry) *waitQueue { return &e.q })
+	if m == nil {
+		panic("keyed: Mutex.Close on nil *Mutex")
 	}
+	m.m.Close(func(sh *keymap.Shard[K, mutexEntry], e *mutexEntry) { sh.Fail(&e.q, ErrClosed) })
 }
 
 // Len returns the number of entries: keys held now. It is 0 when nothing
 // is held, however many keys were used before.
 func (m *Mutex[K]) Len() int {
-	n := 0
-	for i := range m.shards {
-		n += m.shards[i].size()
+	if m == nil {
+		panic("keyed: Mutex.Len on nil *Mutex")
 	}
-	return n
+	return m.m.Len()
 }
 
 // MutexStats is a snapshot of a [Mutex].
 type MutexStats struct {
-	Keys      int    // keys held now (= entries, = Len)
-	Waiters   int    // callers blocked in Lock now
-	Locks     uint64 // times a key was granted, by Lock or TryLock
-	Contended uint64 // of those, grants to a caller that had to wait
-	Cancelled uint64 // Lock calls that gave up waiting because ctx ended
+	Keys      int64 // keys held now (= entries, = Len)
+	Waiting   int64 // callers blocked in Lock now
+	Admitted  int64 // total: grants of a key, by Lock or TryLock
+	Contended int64 // total: of those, grants to a caller that had to wait
+	Cancelled int64 // total: Lock calls that gave up waiting because ctx ended
 	Closed    bool
 }
 
@@ -243,17 +238,16 @@ type MutexStats struct {
 // shards are summed one after another, so under load the figures are
 // each exact for some instant but not all for the same one.
 func (m *Mutex[K]) Stats() MutexStats {
-	var s MutexStats
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		s.Keys += sh.t.n
-		s.Waiters += sh.waiters
-		s.Locks += sh.locks
-		s.Contended += sh.contended
-		s.Cancelled += sh.cancelled
-		sh.mu.Unlock()
+	if m == nil {
+		panic("keyed: Mutex.Stats on nil *Mutex")
 	}
-	s.Closed = m.closed.Load()
-	return s
+	t := m.m.Totals(nil)
+	return MutexStats{
+		Keys:      t.Entries,
+		Waiting:   t.Waiting,
+		Admitted:  t.Count[mAdmitted],
+		Contended: t.Count[mContended],
+		Cancelled: t.Count[mCancelled],
+		Closed:    t.Closed,
+	}
 }

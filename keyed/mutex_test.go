@@ -3,7 +3,6 @@ package keyed
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -12,6 +11,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/sluice-go/sluice/conctest"
+	"github.com/sluice-go/sluice/internal/keymap"
 )
 
 // call is a blocking call running on its own goroutine.
@@ -47,26 +49,6 @@ func (c *call) wait() error {
 	return c.err
 }
 
-// mustPanic runs fn and checks that it panics with a message containing
-// every one of want.
-func mustPanic(t *testing.T, fn func(), want ...string) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		r := recover()
-		if r == nil {
-			t.Fatalf("no panic, want one mentioning %q", want)
-		}
-		msg := fmt.Sprint(r)
-		for _, w := range want {
-			if !strings.Contains(msg, w) {
-				t.Fatalf("panic %q does not mention %q", msg, w)
-			}
-		}
-	}()
-	fn()
-}
-
 func TestMutexZeroValue(t *testing.T) {
 	var m Mutex[string]
 	ctx := context.Background()
@@ -85,7 +67,7 @@ func TestMutexZeroValue(t *testing.T) {
 		t.Fatalf("Len = %d after unlocking everything, want 0", n)
 	}
 	st := m.Stats()
-	if st != (MutexStats{Locks: 2}) {
+	if st != (MutexStats{Admitted: 2}) {
 		t.Fatalf("Stats = %+v", st)
 	}
 }
@@ -106,7 +88,7 @@ func TestMutexExcludesPerKey(t *testing.T) {
 		if !c.returned() || c.err != nil {
 			t.Fatal("Lock of another key waited")
 		}
-		if st := m.Stats(); st.Keys != 2 || st.Waiters != 1 {
+		if st := m.Stats(); st.Keys != 2 || st.Waiting != 1 {
 			t.Fatalf("Stats = %+v, want 2 keys, 1 waiter", st)
 		}
 		m.Unlock(1)
@@ -119,7 +101,7 @@ func TestMutexExcludesPerKey(t *testing.T) {
 		}
 		m.Unlock(1)
 		m.Unlock(2)
-		if st := m.Stats(); st != (MutexStats{Locks: 3, Contended: 1}) {
+		if st := m.Stats(); st != (MutexStats{Admitted: 3, Contended: 1}) {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
@@ -200,11 +182,11 @@ func TestMutexTryLock(t *testing.T) {
 
 func TestMutexBadInput(t *testing.T) {
 	var m Mutex[string]
-	mustPanic(t, func() { m.Unlock("never") }, "keyed:", "Mutex.Unlock", "never", "not locked")
+	conctest.MustPanic(t, func() { m.Unlock("never") }, "keyed:", "Mutex.Unlock", "never", "not locked")
 	m.TryLock("k")
 	m.Unlock("k")
-	mustPanic(t, func() { m.Unlock("k") }, "keyed:", "not locked")
-	mustPanic(t, func() { _ = m.Lock(nilCtx(), "k") }, "keyed:", "nil Context")
+	conctest.MustPanic(t, func() { m.Unlock("k") }, "keyed:", "not locked")
+	conctest.MustPanic(t, func() { _ = m.Lock(nilCtx(), "k") }, "keyed:", "nil Context")
 	// The panics left the Mutex usable.
 	if !m.TryLock("k") {
 		t.Fatal("Mutex unusable after a bad Unlock")
@@ -243,8 +225,8 @@ func TestMutexCancelledWaiter(t *testing.T) {
 		defer cancelD()
 		d := start(func() error { return m.Lock(ctxD, "k") })
 		synctest.Wait()
-		if st := m.Stats(); st.Waiters != 3 {
-			t.Fatalf("Waiters = %d, want 3", st.Waiters)
+		if st := m.Stats(); st.Waiting != 3 {
+			t.Fatalf("Waiting = %d, want 3", st.Waiting)
 		}
 		cancelB() // the head of the queue gives up
 		if err := b.wait(); !errors.Is(err, context.Canceled) {
@@ -254,7 +236,7 @@ func TestMutexCancelledWaiter(t *testing.T) {
 		if err := d.wait(); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("waiter past its deadline got %v", err)
 		}
-		if st := m.Stats(); st.Waiters != 1 || st.Cancelled != 2 || st.Keys != 1 {
+		if st := m.Stats(); st.Waiting != 1 || st.Cancelled != 2 || st.Keys != 1 {
 			t.Fatalf("Stats = %+v, want 1 waiter, 2 cancelled, 1 key", st)
 		}
 		m.Unlock("k")
@@ -298,7 +280,7 @@ func TestMutexGiveUpDuringHandoff(t *testing.T) {
 		}
 		m.Unlock("k") // c's
 		st := m.Stats()
-		if st.Keys != 0 || st.Waiters != 0 || st.Locks != 3 || st.Cancelled != 1 {
+		if st.Keys != 0 || st.Waiting != 0 || st.Admitted != 3 || st.Cancelled != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
@@ -330,7 +312,7 @@ func TestMutexClose(t *testing.T) {
 			t.Fatalf("ErrClosed = %q", ErrClosed)
 		}
 		st := m.Stats()
-		if !st.Closed || st.Keys != 1 || st.Waiters != 0 {
+		if !st.Closed || st.Keys != 1 || st.Waiting != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		m.Unlock("k") // the holder may still let go
@@ -374,11 +356,8 @@ func TestMutexMillionKeys(t *testing.T) {
 	if l := m.Len(); l != 0 {
 		t.Fatalf("Len = %d after the burst, want 0", l)
 	}
-	slots := 0
-	for i := range m.shards {
-		slots += len(m.shards[i].t.slots)
-	}
-	if slots > numShards*dropAbove {
+	// What is left is at most the small table each shard keeps.
+	if slots := m.m.Slots(); slots > keymap.NumShards*64 {
 		t.Fatalf("%d slots kept after every key went", slots)
 	}
 }
@@ -443,11 +422,11 @@ func TestMutexStress(t *testing.T) {
 	close(cancels)
 	cwg.Wait()
 	st := m.Stats()
-	if st.Keys != 0 || st.Waiters != 0 {
+	if st.Keys != 0 || st.Waiting != 0 {
 		t.Fatalf("after the run: %+v", st)
 	}
-	if st.Locks < uint64(got.Load()) {
-		t.Fatalf("Stats.Locks = %d < %d successful locks", st.Locks, got.Load())
+	if st.Admitted < got.Load() {
+		t.Fatalf("Stats.Admitted = %d < %d successful locks", st.Admitted, got.Load())
 	}
 	t.Logf("%d locks, %d gave up, %+v", got.Load(), gaveUp.Load(), st)
 }

@@ -3,12 +3,16 @@ package keyed
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"fmt"
+
+	"github.com/sluice-go/sluice/internal/keymap"
+	"github.com/sluice-go/sluice/internal/panics"
 )
 
-// ErrAborted is the result shared with the callers waiting on a run of fn
-// that panicked or called runtime.Goexit. The panic itself continues in the
-// caller that ran fn.
+// ErrAborted is matched (errors.Is) by the result shared with the callers
+// waiting on a run of fn that panicked or called runtime.Goexit; the same
+// error also matches [*PanicError] (errors.As), which carries the panic
+// value and stack. The panic itself continues in the caller that ran fn.
 var ErrAborted = errors.New("keyed: Once fn panicked or exited")
 
 // Once runs a function at most once at a time per key, remembers which keys
@@ -57,14 +61,21 @@ var ErrAborted = errors.New("keyed: Once fn panicked or exited")
 // affected. If a run's result reaches a waiter at the very moment its ctx
 // ends, the waiter returns the result.
 //
-// If fn panics, the callers waiting on that run get [ErrAborted], nothing
-// is remembered, and the panic goes on up the goroutine that ran fn.
+// If fn panics or calls runtime.Goexit, the callers waiting on that run get
+// an error matching [ErrAborted] and [*PanicError], nothing is remembered,
+// and the panic (with its value unchanged) or the Goexit goes on up the
+// goroutine that ran fn.
 //
 // fn must not call Do for the same key on the same Once: it would wait for
 // itself (until its ctx ends).
+//
+// # Closing
+//
+// [Once.Close] fails every waiting Do and every later one with
+// [ErrClosed]. Runs in progress go on; the callers running them get fn's
+// result.
 type Once[K comparable] struct {
-	closed atomic.Bool
-	shards [numShards]onceShard[K]
+	m keymap.Map[K, *onceEntry]
 }
 
 // onceEntry is the state of one key. It is a pointer so that a runner can
@@ -75,19 +86,22 @@ type onceEntry struct {
 	done    bool   // succeeded; remembered until Forget
 	gen     uint64 // bumped by Forget while a run is in progress
 	runGen  uint64 // gen when the current run began
-	q       waitQueue
+	q       keymap.Queue
 }
 
-type onceShard[K comparable] struct {
-	shard[K, *onceEntry]
-	running   int
-	done      int
-	runs      uint64
-	shared    uint64
-	hits      uint64
-	cancelled uint64
-	_         [32]byte // to 128 bytes, as mutexShard
-}
+// onceShard is the store's shard as the Once uses it.
+type onceShard[K comparable] = keymap.Shard[K, *onceEntry]
+
+// The Once's counters in each shard's Count.
+const (
+	oRunning = iota
+	oDone
+	oRuns
+	oShared
+	oHits
+	oCancelled
+	oPanicked
+)
 
 // Do runs fn for k unless k already succeeded, or joins the run in
 // progress; see the type's doc for the full rules. It returns fn's error,
@@ -95,6 +109,9 @@ type onceShard[K comparable] struct {
 // ctx.Err() if ctx ended while it waited (a done ctx fails at once), or
 // [ErrClosed]. It panics if ctx or fn is nil.
 func (o *Once[K]) Do(ctx context.Context, k K, fn func(context.Context) error) error {
+	if o == nil {
+		panic("keyed: Once.Do on nil *Once")
+	}
 	if ctx == nil {
 		panic("keyed: Once.Do with nil Context")
 	}
@@ -102,142 +119,148 @@ func (o *Once[K]) Do(ctx context.Context, k K, fn func(context.Context) error) e
 		panic("keyed: Once.Do with nil fn")
 	}
 	done := ctx.Done()
-	if done != nil {
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
-		}
+	if ended(done) {
+		return ctx.Err()
 	}
-	h, si := hashKey(k)
-	sh := &o.shards[si]
-	sh.mu.Lock()
-	if o.closed.Load() {
-		sh.mu.Unlock()
+	sh, h := o.m.Shard(k)
+	sh.Lock()
+	if o.m.Closed() {
+		sh.Unlock()
 		return ErrClosed
 	}
 	var e *onceEntry
-	if i := sh.t.find(h, k); i >= 0 {
-		e = sh.t.slots[i].v
+	if i := sh.Find(h, k); i >= 0 {
+		e = *sh.At(i)
 	}
 	switch {
 	case e == nil:
 		e = &onceEntry{running: true}
-		sh.t.insert(h, k, e)
-		sh.running++
-		sh.mu.Unlock()
-		return sh.run(ctx, h, k, e, fn)
+		sh.Insert(h, k, e)
+		sh.Count[oRunning]++
+		sh.Unlock()
+		return onceRun(ctx, sh, h, k, e, fn)
 	case e.done:
-		sh.hits++
-		sh.mu.Unlock()
+		sh.Count[oHits]++
+		sh.Unlock()
 		return nil
 	}
-	w := newWaiter()
-	w.gen = e.gen
+	w := keymap.NewWaiter()
+	w.Gen = e.gen
 	e.q.PushBack(w)
-	sh.waiters++
-	sh.mu.Unlock()
+	sh.Waiting++
+	sh.Unlock()
 
-	if done == nil {
-		<-w.ready
-	} else {
-		select {
-		case <-w.ready:
-		case <-done:
-			giveUpHook()
-			sh.mu.Lock()
-			if !woken(w) {
-				e.q.Remove(w)
-				sh.waiters--
-				sh.cancelled++
-				sh.mu.Unlock()
-				return ctx.Err()
-			}
-			if w.run {
-				sh.cancelled++ // it returns ctx.Err() below
-			}
-			sh.mu.Unlock()
-			if w.run {
-				// Handed the run as we gave up: hand it on without
-				// running fn, as a runner whose ctx ended would.
-				sh.finish(h, k, e, ctx.Err(), true, false)
-				return ctx.Err()
-			}
-			// The result arrived as we gave up: it is ours.
+	if !w.Await(done) {
+		giveUpHook()
+		sh.Lock()
+		if !w.Woken() {
+			e.q.Remove(w)
+			sh.Waiting--
+			sh.Count[oCancelled]++
+			sh.Unlock()
+			return ctx.Err()
 		}
+		if w.Run {
+			sh.Count[oCancelled]++ // it returns ctx.Err() below
+		}
+		sh.Unlock()
+		if w.Run {
+			// Handed the run as we gave up: hand it on without running
+			// fn, as a runner whose ctx ended would.
+			onceFinish(sh, h, k, e, ctx.Err(), endHandedOn)
+			return ctx.Err()
+		}
+		// The result arrived as we gave up: it is ours.
 	}
-	if w.run {
-		return sh.run(ctx, h, k, e, fn)
+	if w.Run {
+		return onceRun(ctx, sh, h, k, e, fn)
 	}
-	return w.err
+	return w.Err
 }
 
-// run calls fn for the run e.running stands for, then settles it.
-func (sh *onceShard[K]) run(ctx context.Context, h uint64, k K, e *onceEntry, fn func(context.Context) error) error {
-	returned := false
-	defer func() {
-		if !returned {
-			// fn panicked or called runtime.Goexit: the waiters must not
-			// wait forever. The panic continues after this.
-			sh.finish(h, k, e, ErrAborted, false, true)
-		}
-	}()
-	err := fn(ctx)
-	returned = true
-	sh.finish(h, k, e, err, err != nil && ctx.Err() != nil, true)
+// How a run ended, for onceFinish.
+type runEnd int
+
+const (
+	endReturned runEnd = iota // fn returned; its error is shared
+	endGaveUp                 // fn returned an error after its ctx ended: not shared
+	endPanicked               // fn panicked or called runtime.Goexit
+	endHandedOn               // fn did not run: the caller handed the run left
+)
+
+// onceRun calls fn for the run e.running stands for, then settles it.
+func onceRun[K comparable](ctx context.Context, sh *onceShard[K], h uint64, k K, e *onceEntry, fn func(context.Context) error) error {
+	var err error
+	pe := panics.Run("keyed: Once fn", func() { err = fn(ctx) }, func(pe *PanicError) {
+		// Goexit: the waiters must not wait forever; the Goexit goes on.
+		onceFinish(sh, h, k, e, fmt.Errorf("%w: %w", ErrAborted, pe), endPanicked)
+	})
+	if pe != nil {
+		onceFinish(sh, h, k, e, fmt.Errorf("%w: %w", ErrAborted, pe), endPanicked)
+		panic(pe.Value)
+	}
+	end := endReturned
+	if err != nil && ctx.Err() != nil {
+		end = endGaveUp
+	}
+	onceFinish(sh, h, k, e, err, end)
 	return err
 }
 
-// finish ends the run in progress on e with err. If gaveUp, the runner's
-// ctx ended: its error is not shared. Then the waiters that joined this
-// run get the result, and if any waiter is left (it arrived after a
-// Forget, or the runner gave up), the oldest one is woken to run fn and
-// the others now wait for that run. Otherwise an entry without a success
-// to remember is removed.
-func (sh *onceShard[K]) finish(h uint64, k K, e *onceEntry, err error, gaveUp, ran bool) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if ran {
-		sh.runs++
+// onceFinish ends the run in progress on e with err. Unless the runner
+// gave up (its ctx ended: its error is not shared) or handed the run on,
+// the waiters that joined this run get the result. Then, if any waiter is
+// left (it arrived after a Forget, or the runner gave up), the oldest one
+// is woken to run fn and the others now wait for that run. Otherwise an
+// entry without a success to remember is removed.
+func onceFinish[K comparable](sh *onceShard[K], h uint64, k K, e *onceEntry, err error, end runEnd) {
+	sh.Lock()
+	defer sh.Unlock()
+	switch end {
+	case endPanicked:
+		sh.Count[oPanicked]++
+		sh.Count[oRuns]++
+	case endReturned, endGaveUp:
+		sh.Count[oRuns]++
 	}
 	e.running = false
-	sh.running--
+	sh.Count[oRunning]--
 	fresh := e.gen == e.runGen // no Forget since the run began
 	if err == nil && fresh {
 		e.done = true
-		sh.done++
+		sh.Count[oDone]++
 	}
-	if !gaveUp {
+	if end == endReturned || end == endPanicked {
 		for w := e.q.Front(); w != nil; {
 			next := w.Next()
-			if w.gen == e.runGen {
+			if w.Gen == e.runGen {
 				// Arrived before any Forget: it joined this run.
 				e.q.Remove(w)
-				sh.waiters--
-				sh.shared++
-				w.err = err
-				wake(w)
+				sh.Waiting--
+				sh.Count[oShared]++
+				w.Err = err
+				w.Wake()
 			}
 			w = next
 		}
 	}
 	// When e.done, every waiter joined this run (gen did not move), so the
 	// queue is empty now.
-	if !e.q.empty() {
+	if !e.q.Empty() {
 		w := e.q.PopFront()
-		sh.waiters--
+		sh.Waiting--
 		e.running = true
-		sh.running++
+		sh.Count[oRunning]++
 		e.runGen = e.gen
 		for r := e.q.Front(); r != nil; r = r.Next() {
-			r.gen = e.gen // they wait for the new run now
+			r.Gen = e.gen // they wait for the new run now
 		}
-		w.run = true
-		wake(w)
+		w.Run = true
+		w.Wake()
 		return
 	}
 	if !e.done {
-		sh.t.remove(sh.t.find(h, k))
+		sh.Remove(sh.Find(h, k))
 	}
 }
 
@@ -249,73 +272,75 @@ func (sh *onceShard[K]) finish(h uint64, k K, e *onceEntry, err error, gaveUp, r
 // already waiting on it still get its result. Forget of an unknown key
 // does nothing. Forget works after Close.
 func (o *Once[K]) Forget(k K) {
-	h, si := hashKey(k)
-	sh := &o.shards[si]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	i := sh.t.find(h, k)
+	if o == nil {
+		panic("keyed: Once.Forget on nil *Once")
+	}
+	sh, h := o.m.Shard(k)
+	sh.Lock()
+	defer sh.Unlock()
+	i := sh.Find(h, k)
 	if i < 0 {
 		return
 	}
-	e := sh.t.slots[i].v
+	e := *sh.At(i)
 	if e.running {
 		e.gen++
 		return
 	}
 	// Not running, so done: entries exist only for the two.
-	sh.done--
-	sh.t.remove(i)
+	sh.Count[oDone]--
+	sh.Remove(i)
 }
 
 // Close fails every caller waiting in Do, and every later Do, with
 // [ErrClosed]. Runs in progress go on and their callers get fn's result.
 // Close is idempotent.
 func (o *Once[K]) Close() {
-	o.closed.Store(true)
-	for i := range o.shards {
-		o.shards[i].closeWaiters(func(e **onceEntry) *waitQueue { return &(*e).q })
+	if o == nil {
+		panic("keyed: Once.Close on nil *Once")
 	}
+	o.m.Close(func(sh *onceShard[K], e **onceEntry) { sh.Fail(&(*e).q, ErrClosed) })
 }
 
 // Len returns the number of entries: keys with a run in progress plus
 // keys whose success is remembered.
 func (o *Once[K]) Len() int {
-	n := 0
-	for i := range o.shards {
-		n += o.shards[i].size()
+	if o == nil {
+		panic("keyed: Once.Len on nil *Once")
 	}
-	return n
+	return o.m.Len()
 }
 
 // OnceStats is a snapshot of a [Once].
 type OnceStats struct {
-	Keys      int    // entries (= Len) = Running + Done
-	Running   int    // keys with a run of fn in progress
-	Done      int    // keys whose success is remembered
-	Waiters   int    // callers blocked in Do now
-	Runs      uint64 // calls of fn that returned or panicked
-	Shared    uint64 // Do calls that returned the result of a run they joined
-	Hits      uint64 // Do calls that returned nil at once: remembered success
-	Cancelled uint64 // Do calls that gave up waiting because ctx ended
+	Keys      int64 // entries (= Len) = Running + Done
+	Running   int64 // keys with a run of fn in progress
+	Done      int64 // keys whose success is remembered
+	Waiting   int64 // callers blocked in Do now
+	Runs      int64 // total: calls of fn that returned or panicked
+	Shared    int64 // total: Do calls that returned the result of a run they joined
+	Hits      int64 // total: Do calls that returned nil at once: remembered success
+	Cancelled int64 // total: Do calls that gave up waiting because ctx ended
+	Panicked  int64 // total: calls of fn that panicked or called runtime.Goexit
 	Closed    bool
 }
 
 // Stats returns a snapshot, summed shard by shard as [Mutex.Stats].
 func (o *Once[K]) Stats() OnceStats {
-	var s OnceStats
-	for i := range o.shards {
-		sh := &o.shards[i]
-		sh.mu.Lock()
-		s.Keys += sh.t.n
-		s.Running += sh.running
-		s.Done += sh.done
-		s.Waiters += sh.waiters
-		s.Runs += sh.runs
-		s.Shared += sh.shared
-		s.Hits += sh.hits
-		s.Cancelled += sh.cancelled
-		sh.mu.Unlock()
+	if o == nil {
+		panic("keyed: Once.Stats on nil *Once")
 	}
-	s.Closed = o.closed.Load()
-	return s
+	t := o.m.Totals(nil)
+	return OnceStats{
+		Keys:      t.Entries,
+		Running:   t.Count[oRunning],
+		Done:      t.Count[oDone],
+		Waiting:   t.Waiting,
+		Runs:      t.Count[oRuns],
+		Shared:    t.Count[oShared],
+		Hits:      t.Count[oHits],
+		Cancelled: t.Count[oCancelled],
+		Panicked:  t.Count[oPanicked],
+		Closed:    t.Closed,
+	}
 }

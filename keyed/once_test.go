@@ -89,7 +89,7 @@ func TestOnceWaitersShareTheResult(t *testing.T) {
 					others = append(others, start(func() error { return o.Do(bg, "peer", b.fn) }))
 				}
 				synctest.Wait()
-				if st := o.Stats(); st.Waiters != 5 || st.Running != 1 {
+				if st := o.Stats(); st.Waiting != 5 || st.Running != 1 {
 					t.Fatalf("Stats = %+v", st)
 				}
 				b.result <- want
@@ -102,7 +102,7 @@ func TestOnceWaitersShareTheResult(t *testing.T) {
 					t.Fatalf("fn ran %d times, want 1", tr.Total())
 				}
 				st := o.Stats()
-				if st.Shared != 5 || st.Waiters != 0 || st.Running != 0 {
+				if st.Shared != 5 || st.Waiting != 0 || st.Running != 0 {
 					t.Fatalf("Stats = %+v", st)
 				}
 				if wantLen := map[bool]int{true: 1, false: 0}[want == nil]; o.Len() != wantLen {
@@ -244,7 +244,7 @@ func TestOnceWaiterCancelled(t *testing.T) {
 		if err := w.wait(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("waiter got %v", err)
 		}
-		if st := o.Stats(); st.Waiters != 1 || st.Cancelled != 1 {
+		if st := o.Stats(); st.Waiting != 1 || st.Cancelled != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		b.result <- errSetup
@@ -296,7 +296,7 @@ func TestOnceGiveUpWhenHandedTheRun(t *testing.T) {
 			t.Fatalf("fn ran %d times, %d at most at once", tr.Total(), tr.Max())
 		}
 		// w returned ctx.Err(): it gave up, and Stats counts it.
-		if st := o.Stats(); st.Runs != 2 || st.Done != 1 || st.Waiters != 0 || st.Cancelled != 1 {
+		if st := o.Stats(); st.Runs != 2 || st.Done != 1 || st.Waiting != 0 || st.Cancelled != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
@@ -371,8 +371,8 @@ func TestOnceBadInputAndClose(t *testing.T) {
 		var o Once[string]
 		bg := context.Background()
 		ok := func(context.Context) error { return nil }
-		mustPanic(t, func() { _ = o.Do(nilCtx(), "k", ok) }, "keyed:", "Once.Do", "nil Context")
-		mustPanic(t, func() { _ = o.Do(bg, "k", nil) }, "keyed:", "Once.Do", "nil fn")
+		conctest.MustPanic(t, func() { _ = o.Do(nilCtx(), "k", ok) }, "keyed:", "Once.Do", "nil Context")
+		conctest.MustPanic(t, func() { _ = o.Do(bg, "k", nil) }, "keyed:", "Once.Do", "nil fn")
 		done, cancel := context.WithCancel(bg)
 		cancel()
 		if err := o.Do(done, "k", ok); !errors.Is(err, context.Canceled) {
@@ -398,7 +398,7 @@ func TestOnceBadInputAndClose(t *testing.T) {
 		if err := runner.wait(); err != nil {
 			t.Fatal(err)
 		}
-		if st := o.Stats(); !st.Closed || st.Running != 0 || st.Waiters != 0 {
+		if st := o.Stats(); !st.Closed || st.Running != 0 || st.Waiting != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		o.Forget("k")
@@ -482,7 +482,7 @@ func TestOnceStress(t *testing.T) {
 		o.Forget(p)
 	}
 	st := o.Stats()
-	if st.Keys != 0 || st.Waiters != 0 || st.Running != 0 || st.Runs != uint64(runs.Load()) {
+	if st.Keys != 0 || st.Waiting != 0 || st.Running != 0 || st.Runs != runs.Load() {
 		t.Fatalf("after the run: %+v (fn ran %d times)", st, runs.Load())
 	}
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
+
+	"github.com/sluice-go/sluice/internal/keymap"
 )
 
 // RWMutex is a set of reader/writer locks, one per key, created on first
@@ -30,30 +31,41 @@ import (
 //   - As with sync.RWMutex, a reader must not RLock the same key again
 //     while a writer may be waiting (it would queue behind the writer that
 //     waits for it), and locks are not tied to goroutines.
+//
+// [RWMutex.Close] fails every waiting Lock and RLock and every later one
+// with [ErrClosed]; holds already taken stay and may be released.
 type RWMutex[K comparable] struct {
-	closed atomic.Bool
-	shards [numShards]rwShard[K]
+	m keymap.Map[K, rwEntry]
 }
 
 // rwEntry is the state of one key: who holds it and who waits.
 type rwEntry struct {
 	readers int  // read holds
 	writer  bool // write held
-	q       waitQueue
+	q       keymap.Queue
 }
 
-type rwShard[K comparable] struct {
-	shard[K, rwEntry]
-	readers   int // read holds, all keys
-	writers   int // write holds, all keys
-	cancelled uint64
-	_         [56]byte // to 128 bytes, as mutexShard
-}
+// rwShard is the store's shard as the RWMutex uses it.
+type rwShard[K comparable] = keymap.Shard[K, rwEntry]
+
+// The RWMutex's counters in each shard's Count.
+const (
+	rwReadInUse    = iota // read holds, all keys
+	rwWriteInUse          // write holds, all keys
+	rwWriteWaiting        // queued writers (Waiting counts everyone queued)
+	rwCancelled
+)
 
 // RLock blocks until the caller holds k for reading, ctx ends, or the
 // RWMutex is closed; it returns nil, ctx.Err() or [ErrClosed]. A done ctx
 // fails at once. It panics if ctx is nil.
 func (m *RWMutex[K]) RLock(ctx context.Context, k K) error {
+	if m == nil {
+		panic("keyed: RWMutex.RLock on nil *RWMutex")
+	}
+	if ctx == nil {
+		panic("keyed: RWMutex.RLock with nil Context")
+	}
 	return m.lock(ctx, k, false)
 }
 
@@ -61,152 +73,156 @@ func (m *RWMutex[K]) RLock(ctx context.Context, k K) error {
 // RWMutex is closed; it returns nil, ctx.Err() or [ErrClosed]. A done ctx
 // fails at once. It panics if ctx is nil.
 func (m *RWMutex[K]) Lock(ctx context.Context, k K) error {
+	if m == nil {
+		panic("keyed: RWMutex.Lock on nil *RWMutex")
+	}
+	if ctx == nil {
+		panic("keyed: RWMutex.Lock with nil Context")
+	}
 	return m.lock(ctx, k, true)
 }
 
 func (m *RWMutex[K]) lock(ctx context.Context, k K, write bool) error {
-	if ctx == nil {
-		if write {
-			panic("keyed: RWMutex.Lock with nil Context")
-		}
-		panic("keyed: RWMutex.RLock with nil Context")
-	}
 	done := ctx.Done()
-	if done != nil {
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
-		}
+	if ended(done) {
+		return ctx.Err()
 	}
-	h, si := hashKey(k)
-	sh := &m.shards[si]
-	sh.mu.Lock()
-	if m.closed.Load() {
-		sh.mu.Unlock()
+	sh, h := m.m.Shard(k)
+	sh.Lock()
+	if m.m.Closed() {
+		sh.Unlock()
 		return ErrClosed
 	}
-	if sh.tryLocked(h, k, write) {
-		sh.mu.Unlock()
+	if rwTry(sh, h, k, write) {
+		sh.Unlock()
 		return nil
 	}
 	// Retry briefly before queueing while nobody is queued, for the
 	// reason given in Mutex.Lock.
-	for spin := 0; spin < maxSpins && sh.t.slots[sh.t.find(h, k)].v.q.empty(); spin++ {
-		sh.mu.Unlock()
+	for spin := 0; spin < maxSpins && sh.At(sh.Find(h, k)).q.Empty(); spin++ {
+		sh.Unlock()
 		runtime.Gosched()
-		sh.mu.Lock()
-		if m.closed.Load() {
-			sh.mu.Unlock()
+		sh.Lock()
+		if m.m.Closed() {
+			sh.Unlock()
 			return ErrClosed
 		}
-		if sh.tryLocked(h, k, write) {
-			sh.mu.Unlock()
+		if rwTry(sh, h, k, write) {
+			sh.Unlock()
 			return nil
 		}
 	}
-	w := newWaiter()
-	w.write = write
-	sh.t.slots[sh.t.find(h, k)].v.q.PushBack(w)
-	sh.waiters++
-	sh.mu.Unlock()
-
-	if done == nil {
-		<-w.ready
-		return wokenErr(w)
+	w := keymap.NewWaiter()
+	w.Write = write
+	sh.At(sh.Find(h, k)).q.PushBack(w)
+	sh.Waiting++
+	if write {
+		sh.Count[rwWriteWaiting]++
 	}
-	select {
-	case <-w.ready:
+	sh.Unlock()
+
+	if w.Await(done) {
 		return wokenErr(w)
-	case <-done:
 	}
 	giveUpHook()
-	sh.mu.Lock()
-	sh.cancelled++
-	if woken(w) {
+	sh.Lock()
+	sh.Count[rwCancelled]++
+	if w.Woken() {
 		// Granted (or failed by Close) while giving up: give back what
 		// was granted, admitting whoever that lets in.
-		if !w.closed {
-			sh.unlockLocked(h, k, write)
+		if !w.Closed {
+			rwUnlock(sh, h, k, write)
 		}
-		sh.mu.Unlock()
+		sh.Unlock()
 		return ctx.Err()
 	}
-	i := sh.t.find(h, k)
-	e := &sh.t.slots[i].v
+	e := sh.At(sh.Find(h, k))
 	e.q.Remove(w)
-	sh.waiters--
+	sh.Waiting--
+	if write {
+		sh.Count[rwWriteWaiting]--
+	}
 	// If w was a writer at the head, the readers behind it may go now.
-	sh.grantLocked(e)
-	sh.mu.Unlock()
+	rwGrant(sh, e)
+	sh.Unlock()
 	return ctx.Err()
 }
 
-// tryLocked takes k at once if it can go without waiting, creating the
-// entry if needed, and reports whether it did. If not, k's entry exists.
-func (sh *rwShard[K]) tryLocked(h uint64, k K, write bool) bool {
-	i := sh.t.find(h, k)
+// rwTry takes k at once if it can go without waiting, creating the entry
+// if needed, and reports whether it did. If not, k's entry exists.
+func rwTry[K comparable](sh *rwShard[K], h uint64, k K, write bool) bool {
+	i := sh.Find(h, k)
 	if i < 0 {
 		e := rwEntry{writer: write}
 		if write {
-			sh.writers++
+			sh.Count[rwWriteInUse]++
 		} else {
 			e.readers = 1
-			sh.readers++
+			sh.Count[rwReadInUse]++
 		}
-		sh.t.insert(h, k, e)
+		sh.Insert(h, k, e)
 		return true
 	}
-	e := &sh.t.slots[i].v
-	if write || e.writer || !e.q.empty() {
+	e := sh.At(i)
+	if write || e.writer || !e.q.Empty() {
 		// A writer needs the key free, and a free key has no entry. A
 		// reader cannot join while a writer holds or anyone queues.
 		return false
 	}
 	e.readers++
-	sh.readers++
+	sh.Count[rwReadInUse]++
 	return true
 }
 
 // TryRLock takes k for reading if that needs no wait: no writer holds it
 // and nobody waits for it. It reports whether it did; false once closed.
 func (m *RWMutex[K]) TryRLock(k K) bool {
+	if m == nil {
+		panic("keyed: RWMutex.TryRLock on nil *RWMutex")
+	}
 	return m.tryLock(k, false)
 }
 
 // TryLock takes k for writing if it is free, and reports whether it did;
 // false once closed.
 func (m *RWMutex[K]) TryLock(k K) bool {
+	if m == nil {
+		panic("keyed: RWMutex.TryLock on nil *RWMutex")
+	}
 	return m.tryLock(k, true)
 }
 
 func (m *RWMutex[K]) tryLock(k K, write bool) bool {
-	h, si := hashKey(k)
-	sh := &m.shards[si]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if m.closed.Load() {
+	sh, h := m.m.Shard(k)
+	sh.Lock()
+	defer sh.Unlock()
+	if m.m.Closed() {
 		return false
 	}
-	return sh.tryLocked(h, k, write)
+	return rwTry(sh, h, k, write)
 }
 
 // RUnlock releases one read hold on k. It panics if k is not read-locked.
 func (m *RWMutex[K]) RUnlock(k K) {
+	if m == nil {
+		panic("keyed: RWMutex.RUnlock on nil *RWMutex")
+	}
 	m.unlock(k, false)
 }
 
 // Unlock releases the write hold on k. It panics if k is not write-locked.
 func (m *RWMutex[K]) Unlock(k K) {
+	if m == nil {
+		panic("keyed: RWMutex.Unlock on nil *RWMutex")
+	}
 	m.unlock(k, true)
 }
 
 func (m *RWMutex[K]) unlock(k K, write bool) {
-	h, si := hashKey(k)
-	sh := &m.shards[si]
-	sh.mu.Lock()
-	ok := sh.unlockLocked(h, k, write)
-	sh.mu.Unlock()
+	sh, h := m.m.Shard(k)
+	sh.Lock()
+	ok := rwUnlock(sh, h, k, write)
+	sh.Unlock()
 	if !ok {
 		if write {
 			panic(fmt.Sprintf("keyed: RWMutex.Unlock(%v): key is not write-locked", k))
@@ -215,57 +231,58 @@ func (m *RWMutex[K]) unlock(k K, write bool) {
 	}
 }
 
-// unlockLocked drops one hold on k, admits the waiters that can now go,
-// and removes the entry if it is unused. It reports false if k was not
-// held in that mode.
-func (sh *rwShard[K]) unlockLocked(h uint64, k K, write bool) bool {
-	i := sh.t.find(h, k)
+// rwUnlock drops one hold on k, admits the waiters that can now go, and
+// removes the entry if it is unused. It reports false if k was not held
+// in that mode.
+func rwUnlock[K comparable](sh *rwShard[K], h uint64, k K, write bool) bool {
+	i := sh.Find(h, k)
 	if i < 0 {
 		return false
 	}
-	e := &sh.t.slots[i].v
+	e := sh.At(i)
 	if write {
 		if !e.writer {
 			return false
 		}
 		e.writer = false
-		sh.writers--
+		sh.Count[rwWriteInUse]--
 	} else {
 		if e.readers == 0 {
 			return false
 		}
 		e.readers--
-		sh.readers--
+		sh.Count[rwReadInUse]--
 	}
-	sh.grantLocked(e)
-	if e.readers == 0 && !e.writer && e.q.empty() {
-		sh.t.remove(i)
+	rwGrant(sh, e)
+	if e.readers == 0 && !e.writer && e.q.Empty() {
+		sh.Remove(i)
 	}
 	return true
 }
 
-// grantLocked admits waiters from the head of e's queue while they can
-// go: a writer when nobody holds the key, readers while no writer holds
-// it. It stops at the first that cannot, so nobody passes a writer.
-func (sh *rwShard[K]) grantLocked(e *rwEntry) {
-	for !e.q.empty() {
+// rwGrant admits waiters from the head of e's queue while they can go: a
+// writer when nobody holds the key, readers while no writer holds it. It
+// stops at the first that cannot, so nobody passes a writer.
+func rwGrant[K comparable](sh *rwShard[K], e *rwEntry) {
+	for !e.q.Empty() {
 		w := e.q.Front()
-		if w.write {
+		if w.Write {
 			if e.writer || e.readers > 0 {
 				return
 			}
 			e.writer = true
-			sh.writers++
+			sh.Count[rwWriteInUse]++
+			sh.Count[rwWriteWaiting]--
 		} else {
 			if e.writer {
 				return
 			}
 			e.readers++
-			sh.readers++
+			sh.Count[rwReadInUse]++
 		}
 		e.q.PopFront()
-		sh.waiters--
-		wake(w)
+		sh.Waiting--
+		w.Wake()
 	}
 }
 
@@ -273,44 +290,53 @@ func (sh *rwShard[K]) grantLocked(e *rwEntry) {
 // with [ErrClosed]; TryLock and TryRLock return false from now on. Holds
 // already taken stay until released. Close is idempotent.
 func (m *RWMutex[K]) Close() {
-	m.closed.Store(true)
-	for i := range m.shards {
-		m.shards[i].closeWaiters(func(e *rwEntry) *waitQueue { return &e.q })
+	if m == nil {
+		panic("keyed: RWMutex.Close on nil *RWMutex")
 	}
+	m.m.Close(func(sh *rwShard[K], e *rwEntry) {
+		for w := e.q.Front(); w != nil; w = w.Next() {
+			if w.Write {
+				sh.Count[rwWriteWaiting]--
+			}
+		}
+		sh.Fail(&e.q, ErrClosed)
+	})
 }
 
 // Len returns the number of entries: keys held or waited on now.
 func (m *RWMutex[K]) Len() int {
-	n := 0
-	for i := range m.shards {
-		n += m.shards[i].size()
+	if m == nil {
+		panic("keyed: RWMutex.Len on nil *RWMutex")
 	}
-	return n
+	return m.m.Len()
 }
 
 // RWMutexStats is a snapshot of an [RWMutex].
 type RWMutexStats struct {
-	Keys      int    // entries: keys held or waited on now (= Len)
-	Readers   int    // read holds now, all keys together
-	Writers   int    // write holds now (at most one per key)
-	Waiters   int    // callers blocked in Lock or RLock now
-	Cancelled uint64 // Lock/RLock calls that gave up waiting because ctx ended
-	Closed    bool
+	Keys         int64 // entries: keys held or waited on now (= Len)
+	ReadInUse    int64 // read holds now, all keys together
+	WriteInUse   int64 // write holds now (at most one per key)
+	Waiting      int64 // callers blocked in Lock or RLock now (= ReadWaiting + WriteWaiting)
+	ReadWaiting  int64 // of those, in RLock
+	WriteWaiting int64 // of those, in Lock
+	Cancelled    int64 // total: Lock/RLock calls that gave up waiting because ctx ended
+	Closed       bool
 }
 
 // Stats returns a snapshot, summed shard by shard as [Mutex.Stats].
 func (m *RWMutex[K]) Stats() RWMutexStats {
-	var s RWMutexStats
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		s.Keys += sh.t.n
-		s.Readers += sh.readers
-		s.Writers += sh.writers
-		s.Waiters += sh.waiters
-		s.Cancelled += sh.cancelled
-		sh.mu.Unlock()
+	if m == nil {
+		panic("keyed: RWMutex.Stats on nil *RWMutex")
 	}
-	s.Closed = m.closed.Load()
-	return s
+	t := m.m.Totals(nil)
+	return RWMutexStats{
+		Keys:         t.Entries,
+		ReadInUse:    t.Count[rwReadInUse],
+		WriteInUse:   t.Count[rwWriteInUse],
+		Waiting:      t.Waiting,
+		ReadWaiting:  t.Waiting - t.Count[rwWriteWaiting],
+		WriteWaiting: t.Count[rwWriteWaiting],
+		Cancelled:    t.Count[rwCancelled],
+		Closed:       t.Closed,
+	}
 }

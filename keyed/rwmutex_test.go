@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
 )
 
 func TestRWMutexReadersShareWriterExcludes(t *testing.T) {
@@ -30,7 +32,7 @@ func TestRWMutexReadersShareWriterExcludes(t *testing.T) {
 		if w.returned() {
 			t.Fatal("writer got in beside readers")
 		}
-		if st := m.Stats(); st.Readers != 4 || st.Writers != 0 || st.Waiters != 1 || st.Keys != 1 {
+		if st := m.Stats(); st.ReadInUse != 4 || st.WriteInUse != 0 || st.Waiting != 1 || st.Keys != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		for range 4 {
@@ -173,7 +175,7 @@ func TestRWMutexGiveUpDuringHandoff(t *testing.T) {
 		if err := r.wait(); err != nil {
 			t.Fatalf("reader got %v", err)
 		}
-		if st := m.Stats(); st.Readers != 1 || st.Writers != 0 || st.Keys != 1 {
+		if st := m.Stats(); st.ReadInUse != 1 || st.WriteInUse != 0 || st.Keys != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		m.RUnlock("k")
@@ -187,14 +189,14 @@ func TestRWMutexBadInputAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var m RWMutex[string]
 		bg := context.Background()
-		mustPanic(t, func() { m.RUnlock("k") }, "keyed:", "RWMutex.RUnlock", "not read-locked")
-		mustPanic(t, func() { m.Unlock("k") }, "keyed:", "RWMutex.Unlock", "not write-locked")
-		mustPanic(t, func() { _ = m.Lock(nilCtx(), "k") }, "keyed:", "nil Context")
-		mustPanic(t, func() { _ = m.RLock(nilCtx(), "k") }, "keyed:", "nil Context")
+		conctest.MustPanic(t, func() { m.RUnlock("k") }, "keyed:", "RWMutex.RUnlock", "not read-locked")
+		conctest.MustPanic(t, func() { m.Unlock("k") }, "keyed:", "RWMutex.Unlock", "not write-locked")
+		conctest.MustPanic(t, func() { _ = m.Lock(nilCtx(), "k") }, "keyed:", "nil Context")
+		conctest.MustPanic(t, func() { _ = m.RLock(nilCtx(), "k") }, "keyed:", "nil Context")
 		if err := m.RLock(bg, "k"); err != nil {
 			t.Fatal(err)
 		}
-		mustPanic(t, func() { m.Unlock("k") }, "not write-locked")
+		conctest.MustPanic(t, func() { m.Unlock("k") }, "not write-locked")
 		w := start(func() error { return m.Lock(bg, "k") })
 		synctest.Wait()
 		m.Close()
@@ -255,7 +257,7 @@ func TestRWMutexStress(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if st := m.Stats(); st.Keys != 0 || st.Waiters != 0 || st.Readers != 0 || st.Writers != 0 {
+	if st := m.Stats(); st.Keys != 0 || st.Waiting != 0 || st.ReadInUse != 0 || st.WriteInUse != 0 {
 		t.Fatalf("after the run: %+v", st)
 	}
 }

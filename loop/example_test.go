@@ -53,7 +53,7 @@ func ExampleOffload() {
 	}
 	done := make(chan struct{})
 	l.Post(ctx, func(s *pipeline) {
-		err := loop.Offload(l, ctx, fetchMerged, func(s *pipeline, merged int, err error) {
+		err := loop.Offload(ctx, l, fetchMerged, func(s *pipeline, merged int, err error) {
 			// Back on the loop: the state is ours again.
 			if err == nil {
 				s.scores["alice"] = merged * 10
@@ -109,34 +109,4 @@ func ExampleLoop_TryPost() {
 	fmt.Println(err, errors.Is(err, loop.ErrFull))
 	close(release)
 	// Output: loop: queue full true
-}
-
-type user struct {
-	ID      int
-	Created string
-}
-
-// The cache stores only complete records; concurrent misses share one
-// fetch.
-func ExampleCache() {
-	ctx := context.Background()
-	fetches := 0
-	users := loop.NewCache(func(ctx context.Context, id int) (user, error) {
-		fetches++
-		if fetches == 1 {
-			return user{ID: id}, nil // incomplete: not stored
-		}
-		return user{ID: id, Created: "2021-03-04"}, nil
-	}, func(u user) bool { return u.Created != "" })
-
-	for range 3 {
-		u, _ := users.Get(ctx, 42)
-		fmt.Printf("%+v\n", u)
-	}
-	fmt.Println("fetches:", fetches)
-	// Output:
-	// {ID:42 Created:}
-	// {ID:42 Created:2021-03-04}
-	// {ID:42 Created:2021-03-04}
-	// fetches: 2
 }

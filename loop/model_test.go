@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
 )
 
 // The model: a loop of size n runs handlers one at a time in FIFO order;
@@ -61,16 +63,9 @@ type poster struct {
 }
 
 func TestModel(t *testing.T) {
-	seeds := 200
-	if testing.Short() {
-		seeds = 40
-	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { runLoopModel(t, uint64(seed)) })
-		if t.Failed() {
-			t.Fatalf("failed with seed %d", seed)
-		}
-	}
+	conctest.Runs(t, 200, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runLoopModel(t, seed) })
+	})
 }
 
 func runLoopModel(t *testing.T, seed uint64) {
@@ -182,9 +177,9 @@ func runLoopModel(t *testing.T, seed uint64) {
 		}
 		st := l.Stats()
 		want := Stats{
-			QueueSize: m.size, Queued: len(m.queued), Waiting: len(m.waiting),
-			Running: m.running >= 0, Handled: uint64(len(m.ran) - boolInt(m.running >= 0)),
-			Workers: DefaultWorkers, Closed: m.closed,
+			Capacity: int64(m.size), Queued: int64(len(m.queued)), Waiting: int64(len(m.waiting)),
+			InUse: int64(boolInt(m.running >= 0)), Handled: int64(len(m.ran) - boolInt(m.running >= 0)),
+			OffloadCapacity: DefaultWorkers, Closed: m.closed,
 		}
 		if st != want {
 			t.Fatalf("seed %d step %d: Stats = %+v, model %+v", seed, step, st, want)

@@ -51,7 +51,7 @@ func checkCallerOrder(t *testing.T, settle func()) {
 		if settle != nil {
 			settle()
 		}
-		conctest.WaitFor(t, time.Minute, "caller waiting", func() bool { return l.Stats().Waiting == i+1 })
+		conctest.WaitFor(t, time.Minute, "caller waiting", func() bool { return l.Stats().Waiting == int64(i+1) })
 	}
 	g.Open()
 	for range n {

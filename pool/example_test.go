@@ -68,11 +68,11 @@ func ExampleShared() {
 	// Output: at most 4 at once: true
 }
 
-// With CancelOnError the first failure cancels the group's context: the
+// With WithCancelOnError the first failure cancels the group's context: the
 // tasks still running see it, and Go stops admitting new ones.
-func ExampleCancelOnError() {
+func ExampleWithCancelOnError() {
 	errBadItem := errors.New("bad item")
-	p := pool.New(context.Background(), 2, pool.CancelOnError(), pool.QueueSize(0))
+	p := pool.New(context.Background(), 2, pool.WithCancelOnError(), pool.WithQueueSize(0))
 	p.Go(func(ctx context.Context) error { return errBadItem })
 	p.Go(func(ctx context.Context) error {
 		<-ctx.Done() // stops because the other task failed
@@ -96,4 +96,31 @@ func ExamplePanicError() {
 	}()
 	p.Wait()
 	// Output: recovered: boom
+}
+
+// Close stops a group taking work, say at shutdown: Go calls from then
+// on return ErrClosed, while the tasks already admitted run to the end,
+// and Wait returns their result.
+func ExamplePool_Close() {
+	p := pool.New(context.Background(), 1)
+	started := make(chan struct{})
+	finish := make(chan struct{})
+	p.Go(func(ctx context.Context) error {
+		close(started)
+		<-finish // an admitted task: it runs to the end
+		return nil
+	})
+	<-started
+
+	p.Close()
+	err := p.Go(func(ctx context.Context) error { return nil })
+	fmt.Println(errors.Is(err, pool.ErrClosed))
+
+	close(finish)
+	fmt.Println(p.Wait())
+	fmt.Printf("%+v\n", p.Stats())
+	// Output:
+	// true
+	// <nil>
+	// {Capacity:1 InUse:0 Waiting:0 Queued:0 Completed:1 Failed:0 Panicked:0 Done:true Closed:true}
 }

@@ -9,12 +9,14 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
 )
 
 // The model: what a group with limit L and queue Q must do, written as
 // plainly as possible. The real group is driven through the same random
 // operations (TryGo, a Go that may block, a task returning with or
-// without an error, cancelling the parent context), one at a time, with
+// without an error, cancelling the parent context, Close), one at a time, with
 // synctest.Wait between them so every goroutine has settled; then both
 // are compared: which tasks have started, which Go calls returned what,
 // and Stats.
@@ -25,8 +27,9 @@ type poolModel struct {
 	queue            []int // admitted, not started, oldest first
 	blocked          []int // Go calls blocked, oldest first
 	started          map[int]bool
-	goResult         map[int]string // "ok" or "ctx": what Go/TryGo returned ("" while blocked)
+	goResult         map[int]string // "ok", "ctx" or "closed": what Go/TryGo returned ("" while blocked)
 	cancelled        bool
+	closed           bool
 	firstErr         string
 }
 
@@ -39,8 +42,11 @@ func (m *poolModel) start(id int) {
 // the task was admitted at once.
 func (m *poolModel) submit(id int, block bool) bool {
 	switch {
-	case m.cancelled:
-		m.goResult[id] = "ctx"
+	case m.closed && block:
+		m.goResult[id] = "closed"
+		return false
+	case m.closed || m.cancelled:
+		m.goResult[id] = "ctx" // for TryGo, "ctx" is any false
 		return false
 	case len(m.running) < m.limit:
 		m.start(id)
@@ -62,6 +68,15 @@ func (m *poolModel) cancel() {
 	m.cancelled = true
 	for _, id := range m.blocked {
 		m.goResult[id] = "ctx"
+	}
+	m.blocked = nil
+}
+
+// close fails every blocked Go call; admitted tasks run on.
+func (m *poolModel) close() {
+	m.closed = true
+	for _, id := range m.blocked {
+		m.goResult[id] = "closed"
 	}
 	m.blocked = nil
 }
@@ -93,16 +108,9 @@ func (m *poolModel) finish(id int, err string) {
 }
 
 func TestModel(t *testing.T) {
-	seeds := 300
-	if testing.Short() {
-		seeds = 60
-	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { runPoolModel(t, uint64(seed)) })
-		if t.Failed() {
-			t.Fatalf("failed with seed %d", seed)
-		}
-	}
+	conctest.Runs(t, 300, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runPoolModel(t, seed) })
+	})
 }
 
 func runPoolModel(t *testing.T, seed uint64) {
@@ -114,9 +122,9 @@ func runPoolModel(t *testing.T, seed uint64) {
 		started:       map[int]bool{},
 		goResult:      map[int]string{},
 	}
-	opts := []Option{QueueSize(m.queueSize)}
+	opts := []Option{WithQueueSize(m.queueSize)}
 	if m.cancelOnError {
-		opts = append(opts, CancelOnError())
+		opts = append(opts, WithCancelOnError())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -143,6 +151,8 @@ func runPoolModel(t *testing.T, seed uint64) {
 			return "ok"
 		case errors.Is(err, context.Canceled):
 			return "ctx"
+		case errors.Is(err, ErrClosed):
+			return "closed"
 		default:
 			return "error: " + err.Error()
 		}
@@ -168,8 +178,8 @@ func runPoolModel(t *testing.T, seed uint64) {
 			}
 		}
 		st := p.Stats()
-		if st.Running != len(m.running) || st.Queued != len(m.queue) || st.Blocked != len(m.blocked) {
-			t.Fatalf("%s, after %s: stats %+v, model running %v queue %v blocked %v", where, op, st, m.running, m.queue, m.blocked)
+		if st.InUse != int64(len(m.running)) || st.Queued != int64(len(m.queue)) || st.Waiting != int64(len(m.blocked)) || st.Closed != m.closed {
+			t.Fatalf("%s, after %s: stats %+v, model running %v queue %v blocked %v closed %v", where, op, st, m.running, m.queue, m.blocked, m.closed)
 		}
 	}
 
@@ -212,6 +222,10 @@ func runPoolModel(t *testing.T, seed uint64) {
 			cancel()
 			m.cancel()
 			check("cancel")
+		case r == 9 && rng.IntN(6) == 0: // Close, possibly again
+			p.Close()
+			m.close()
+			check("Close")
 		}
 	}
 	// Drain: every running task returns, admitted ones start and return.

@@ -23,7 +23,7 @@ func nop(context.Context) error { return nil }
 func TestRunsEveryTask(t *testing.T) {
 	for _, q := range []int{0, 1, 3, 64} {
 		t.Run(fmt.Sprint("queue", q), func(t *testing.T) {
-			p := New(context.Background(), 4, QueueSize(q))
+			p := New(context.Background(), 4, WithQueueSize(q))
 			var n atomic.Int64
 			for range 1000 {
 				if err := p.Go(func(context.Context) error { n.Add(1); return nil }); err != nil {
@@ -37,7 +37,7 @@ func TestRunsEveryTask(t *testing.T) {
 				t.Fatalf("%d tasks ran, want 1000", n.Load())
 			}
 			st := p.Stats()
-			if st.Completed != 1000 || st.Running != 0 || st.Queued != 0 || st.Blocked != 0 || !st.Done || st.Limit != 4 {
+			if st.Completed != 1000 || st.InUse != 0 || st.Queued != 0 || st.Waiting != 0 || !st.Done || st.Capacity != 4 {
 				t.Fatalf("stats after Wait: %+v", st)
 			}
 		})
@@ -79,7 +79,7 @@ func (b *blocker) startedIDs() []int {
 
 func TestLimitAndQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := New(context.Background(), 2, QueueSize(2))
+		p := New(context.Background(), 2, WithQueueSize(2))
 		b := newBlocker()
 		for id := range 4 {
 			if err := p.Go(b.task(id)); err != nil {
@@ -90,7 +90,7 @@ func TestLimitAndQueue(t *testing.T) {
 		if got := b.startedIDs(); len(got) != 2 {
 			t.Fatalf("started %v, want 2 tasks", got)
 		}
-		if st := p.Stats(); st.Running != 2 || st.Queued != 2 || st.Blocked != 0 {
+		if st := p.Stats(); st.InUse != 2 || st.Queued != 2 || st.Waiting != 0 {
 			t.Fatalf("stats: %+v", st)
 		}
 		// Slots and queue are full: TryGo fails, Go blocks.
@@ -105,7 +105,7 @@ func TestLimitAndQueue(t *testing.T) {
 			t.Fatalf("Go returned %v with slots and queue full", err)
 		default:
 		}
-		if st := p.Stats(); st.Blocked != 1 {
+		if st := p.Stats(); st.Waiting != 1 {
 			t.Fatalf("stats: %+v, want one blocked Go", st)
 		}
 		// One task returns: the oldest queued one starts; the queue is then
@@ -137,7 +137,7 @@ func TestLimitAndQueue(t *testing.T) {
 
 func TestQueueSizeZeroHandsOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := New(context.Background(), 1, QueueSize(0))
+		p := New(context.Background(), 1, WithQueueSize(0))
 		b := newBlocker()
 		if err := p.Go(b.task(0)); err != nil {
 			t.Fatal(err)
@@ -148,7 +148,7 @@ func TestQueueSizeZeroHandsOff(t *testing.T) {
 		goErr := make(chan error, 1)
 		go func() { goErr <- p.Go(b.task(1)) }()
 		synctest.Wait()
-		if st := p.Stats(); st.Blocked != 1 || st.Queued != 0 {
+		if st := p.Stats(); st.Waiting != 1 || st.Queued != 0 {
 			t.Fatalf("stats: %+v", st)
 		}
 		b.finish(0, nil)
@@ -169,7 +169,7 @@ func TestQueueSizeZeroHandsOff(t *testing.T) {
 func TestGoReturnsWhenContextEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		p := New(ctx, 1, QueueSize(1))
+		p := New(ctx, 1, WithQueueSize(1))
 		b := newBlocker()
 		p.Go(b.task(0))
 		p.Go(b.task(1)) // queued
@@ -210,7 +210,7 @@ func TestBlockedOnSemaphoreReturnsWhenContextEnds(t *testing.T) {
 		goErr := make(chan error, 1)
 		go func() { goErr <- p.Go(nop) }()
 		synctest.Wait()
-		if st := p.Stats(); st.Blocked != 1 || st.Running != 0 {
+		if st := p.Stats(); st.Waiting != 1 || st.InUse != 0 {
 			t.Fatalf("stats: %+v", st)
 		}
 		cancel()
@@ -220,7 +220,7 @@ func TestBlockedOnSemaphoreReturnsWhenContextEnds(t *testing.T) {
 		if err := p.Wait(); err != nil {
 			t.Fatal(err)
 		}
-		if st := s.Stats(); st.InUse != 1 || st.Waiters != 0 {
+		if st := s.Stats(); st.InUse != 1 || st.Waiting != 0 {
 			t.Fatalf("semaphore after: %+v", st)
 		}
 		s.Release(1)
@@ -230,7 +230,7 @@ func TestBlockedOnSemaphoreReturnsWhenContextEnds(t *testing.T) {
 func TestFirstErrorAndCancelOnError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errA := errors.New("a")
-		p := New(context.Background(), 2, CancelOnError(), QueueSize(0))
+		p := New(context.Background(), 2, WithCancelOnError(), WithQueueSize(0))
 		b := newBlocker()
 		p.Go(b.task(0))
 		p.Go(b.task(1))
@@ -272,7 +272,7 @@ func TestErrorDoesNotCancelByDefault(t *testing.T) {
 }
 
 func TestCollectErrors(t *testing.T) {
-	p := New(context.Background(), 3, CollectErrors())
+	p := New(context.Background(), 3, WithCollectErrors())
 	var want []error
 	for i := range 10 {
 		err := fmt.Errorf("task %d", i)
@@ -330,6 +330,9 @@ func TestPanicIsReraisedFromWaitWithTaskStack(t *testing.T) {
 	if pe.Value != (boom{7}) {
 		t.Fatalf("panic value %v", pe.Value)
 	}
+	if pe.Op != "pool: task" || pe.Goexit || !strings.HasPrefix(pe.Error(), "pool: task panicked: ") {
+		t.Fatalf("PanicError Op %q Goexit %v, message %q", pe.Op, pe.Goexit, pe.Error())
+	}
 	if !strings.Contains(string(pe.Stack), "panickingTaskBody") || !strings.Contains(pe.Error(), "panickingTaskBody") {
 		t.Fatalf("stack lacks the task's frames:\n%s", pe.Stack)
 	}
@@ -370,7 +373,7 @@ func TestPanicWithErrorUnwraps(t *testing.T) {
 }
 
 func TestGoexitInTask(t *testing.T) {
-	p := New(context.Background(), 1, QueueSize(4))
+	p := New(context.Background(), 1, WithQueueSize(4))
 	var n atomic.Int64
 	gate := make(chan struct{})
 	p.Go(func(context.Context) error { <-gate; runtime.Goexit(); return nil })
@@ -384,6 +387,17 @@ func TestGoexitInTask(t *testing.T) {
 	}
 	if n.Load() != 4 {
 		t.Fatalf("%d queued tasks ran after Goexit, want 4", n.Load())
+	}
+	// The error is the one PanicError, with Goexit set.
+	var pe *PanicError
+	if !errors.As(err, &pe) || !pe.Goexit || pe.Op != "pool: task" || pe.Value != nil {
+		t.Fatalf("Wait returned %#v, want a *PanicError with Goexit set and Op \"pool: task\"", err)
+	}
+	if !strings.Contains(err.Error(), "pool: task called runtime.Goexit") {
+		t.Fatalf("error %q does not say what happened", err)
+	}
+	if st := p.Stats(); st.Panicked != 1 || st.Failed != 0 || st.Completed != 5 {
+		t.Fatalf("stats: %+v, want the Goexit counted in Panicked", st)
 	}
 }
 
@@ -431,58 +445,6 @@ func TestGoFromTasks(t *testing.T) {
 	}
 }
 
-// TestBadInput calls every exported function and method with each nil
-// (or otherwise invalid) argument, and checks that it panics with a
-// message that starts with "pool: " and names the mistake.
-func TestBadInput(t *testing.T) {
-	bg := context.Background()
-	s := sem.New(1)
-	p := New(bg, 1)
-	defer p.Wait()
-	var nilPool *Pool
-	for _, tc := range []struct {
-		name, want string
-		f          func()
-	}{
-		{"New nil ctx", "pool: New with nil Context", func() { New(nil, 1) }}, //nolint:staticcheck
-		{"New zero limit", "pool: New(ctx, 0): limit must be positive", func() { New(bg, 0) }},
-		{"New negative limit", "pool: New(ctx, -3): limit must be positive", func() { New(bg, -3) }},
-		{"New nil Option", "pool: New with nil Option (opts[0])", func() { New(bg, 1, nil) }},
-		{"New nil Option after others", "pool: New with nil Option (opts[1])", func() { New(bg, 1, CancelOnError(), nil) }},
-		{"Shared nil ctx", "pool: Shared with nil Context", func() { Shared(nil, s) }}, //nolint:staticcheck
-		{"Shared nil sem", "pool: Shared with nil *sem.Semaphore", func() { Shared(bg, nil) }},
-		{"Shared nil Option", "pool: Shared with nil Option (opts[0])", func() { Shared(bg, s, nil) }},
-		{"QueueSize negative", "pool: QueueSize(-1): negative size", func() { QueueSize(-1) }},
-		{"Go nil fn", "pool: Go with nil func", func() { p.Go(nil) }},
-		{"TryGo nil fn", "pool: TryGo with nil func", func() { p.TryGo(nil) }},
-		{"Go on nil Pool", "pool: Go on nil *Pool", func() { nilPool.Go(nop) }},
-		{"TryGo on nil Pool", "pool: TryGo on nil *Pool", func() { nilPool.TryGo(nop) }},
-		{"Wait on nil Pool", "pool: Wait on nil *Pool", func() { nilPool.Wait() }},
-		{"Stats on nil Pool", "pool: Stats on nil *Pool", func() { nilPool.Stats() }},
-		{"Context on nil Pool", "pool: Context on nil *Pool", func() { nilPool.Context() }},
-		{"Go on zero Pool", "pool: Go on a zero Pool", func() { new(Pool).Go(nop) }},
-		{"TryGo on zero Pool", "pool: TryGo on a zero Pool", func() { new(Pool).TryGo(nop) }},
-		{"Wait on zero Pool", "pool: Wait on a zero Pool", func() { new(Pool).Wait() }},
-		{"Stats on zero Pool", "pool: Stats on a zero Pool", func() { new(Pool).Stats() }},
-		{"Context on zero Pool", "pool: Context on a zero Pool", func() { new(Pool).Context() }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				if msg, ok := r.(string); !ok || !strings.HasPrefix(msg, tc.want) {
-					t.Errorf("panic %#v, want a message starting with %q", r, tc.want)
-				}
-			}()
-			tc.f()
-		})
-	}
-	// The checks come before anything is built: the semaphore a bad
-	// Shared call was given is untouched.
-	if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
-		t.Fatalf("semaphore after bad calls: %+v", st)
-	}
-}
-
 func TestSharedCapAcrossGroups(t *testing.T) {
 	// Three groups (three trigger paths) on one semaphore of 4: at most 4
 	// of their tasks ever run at once. (That all 4 get used is not
@@ -501,7 +463,7 @@ func TestSharedCapAcrossGroups(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := Shared(context.Background(), s, QueueSize(g*3))
+			p := Shared(context.Background(), s, WithQueueSize(g*3))
 			for range 2000 {
 				if err := p.Go(task); err != nil {
 					t.Error(err)
@@ -521,7 +483,7 @@ func TestSharedCapAcrossGroups(t *testing.T) {
 	if tr.Total() != 6000 || admitted.Load() != 6000 {
 		t.Fatalf("ran %d, admitted %d, want 6000", tr.Total(), admitted.Load())
 	}
-	if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
+	if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {
 		t.Fatalf("semaphore not empty after every Wait: %+v", st)
 	}
 }
@@ -534,7 +496,7 @@ func TestSharedGroupsTakeTurns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := sem.New(2)
 		ba, bb := newBlocker(), newBlocker()
-		a := Shared(context.Background(), s, QueueSize(4))
+		a := Shared(context.Background(), s, WithQueueSize(4))
 		for id := range 6 {
 			if err := a.Go(ba.task(id)); err != nil {
 				t.Fatal(err)
@@ -544,7 +506,7 @@ func TestSharedGroupsTakeTurns(t *testing.T) {
 		goErr := make(chan error, 1)
 		go func() { goErr <- b.Go(bb.task(100)) }()
 		synctest.Wait()
-		if st := b.Stats(); st.Blocked != 1 {
+		if st := b.Stats(); st.Waiting != 1 {
 			t.Fatalf("B: %+v", st)
 		}
 		ba.finish(0, nil)
@@ -555,7 +517,7 @@ func TestSharedGroupsTakeTurns(t *testing.T) {
 		if got := bb.startedIDs(); len(got) != 1 {
 			t.Fatal("B's task did not get the slot A gave back")
 		}
-		if st := a.Stats(); st.Running != 1 || st.Queued != 4 {
+		if st := a.Stats(); st.InUse != 1 || st.Queued != 4 {
 			t.Fatalf("A after yielding: %+v", st)
 		}
 		// B's task holds a slot and nobody waits: A keeps its last slot
@@ -576,7 +538,7 @@ func TestSharedGroupsTakeTurns(t *testing.T) {
 func TestSharedSemaphoreClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := sem.New(1)
-		p := Shared(context.Background(), s, QueueSize(1))
+		p := Shared(context.Background(), s, WithQueueSize(1))
 		b := newBlocker()
 		p.Go(b.task(0))
 		p.Go(b.task(1)) // queued
@@ -651,21 +613,17 @@ func TestMemoryFlat(t *testing.T) {
 // sizes, and checks the contract: every Go that returned nil ran exactly
 // once, every Go that returned an error never ran, the shared cap held.
 func TestStress(t *testing.T) {
-	rounds := 30
-	if testing.Short() {
-		rounds = 8
-	}
-	for round := range rounds {
-		rng := rand.New(rand.NewPCG(uint64(round), 2))
+	conctest.Runs(t, 30, func(t *testing.T, seed uint64) {
+		rng := rand.New(rand.NewPCG(seed, 2))
 		size := int64(1 + rng.IntN(5))
 		s := sem.New(size)
 		var tr conctest.Tracker
 		var wg sync.WaitGroup
 		for g := range 3 {
 			ctx, cancel := context.WithCancel(context.Background())
-			opts := []Option{QueueSize(rng.IntN(6))}
+			opts := []Option{WithQueueSize(rng.IntN(6))}
 			if g == 1 {
-				opts = append(opts, CancelOnError())
+				opts = append(opts, WithCancelOnError())
 			}
 			p := Shared(ctx, s, opts...)
 			var admitted, ran, rejected atomic.Int64
@@ -735,16 +693,16 @@ func TestStress(t *testing.T) {
 				subs.Wait()
 				p.Wait()
 				if admitted.Load() != ran.Load() {
-					t.Errorf("round %d group %d: %d admitted, %d ran", round, g, admitted.Load(), ran.Load())
+					t.Errorf("seed %d group %d: %d admitted, %d ran", seed, g, admitted.Load(), ran.Load())
 				}
 			}()
 		}
 		wg.Wait()
 		if tr.Max() > int(size) {
-			t.Fatalf("round %d: %d ran at once on a semaphore of %d", round, tr.Max(), size)
+			t.Fatalf("seed %d: %d ran at once on a semaphore of %d", seed, tr.Max(), size)
 		}
-		if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
-			t.Fatalf("round %d: semaphore after: %+v", round, st)
+		if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {
+			t.Fatalf("seed %d: semaphore after: %+v", seed, st)
 		}
-	}
+	})
 }

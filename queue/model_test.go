@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
 )
 
 // The model: what a permit-attached queue must do, as plainly as possible.
@@ -56,16 +58,9 @@ type result struct {
 }
 
 func TestModel(t *testing.T) {
-	seeds := 300
-	if testing.Short() {
-		seeds = 60
-	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { runModel(t, uint64(seed)) })
-		if t.Failed() {
-			t.Fatalf("failed with seed %d", seed)
-		}
-	}
+	conctest.Runs(t, 300, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runModel(t, seed) })
+	})
 }
 
 func runModel(t *testing.T, seed uint64) {
@@ -287,17 +282,17 @@ func runModel(t *testing.T, seed uint64) {
 
 		got := q.Stats()
 		want := Stats{
-			Capacity:  m.capacity,
-			Reserved:  len(m.reserved),
-			Queued:    len(m.queued),
-			InProcess: len(m.inProcess),
-			Waiting:   len(m.waiting),
-			Closed:    m.closed,
+			Capacity: int64(m.capacity),
+			Reserved: int64(len(m.reserved)),
+			Queued:   int64(len(m.queued)),
+			InUse:    int64(len(m.inProcess)),
+			Waiting:  int64(len(m.waiting)),
+			Closed:   m.closed,
 		}
 		if got != want {
 			t.Fatalf("seed %d step %d: Stats = %+v, model %+v", seed, step, got, want)
 		}
-		if got.Reserved+got.Queued+got.InProcess > got.Capacity {
+		if got.Reserved+got.Queued+got.InUse > got.Capacity {
 			t.Fatalf("seed %d step %d: over capacity: %+v", seed, step, got)
 		}
 	}

@@ -44,7 +44,7 @@ func checkPutOrder(t *testing.T, settle func(int)) {
 		if settle != nil {
 			settle(i + 1)
 		}
-		conctest.WaitFor(t, time.Minute, "producer waiting", func() bool { return q.Stats().Waiting == i+1 })
+		conctest.WaitFor(t, time.Minute, "producer waiting", func() bool { return q.Stats().Waiting == int64(i+1) })
 	}
 	for range n { // free every room, back to back
 		it, err := q.Recv(ctx)

@@ -6,32 +6,56 @@
 // handler, a loop that runs each message). The room an item takes is given
 // back when the consumer says the item is finished ([Item.Done]), not when
 // it is dequeued, so the capacity bounds everything accepted and not yet
-// finished: queued plus in process.
+// finished: queued plus in process. The permit is the only backpressure:
+// there is no second bound (a channel's buffer beside a semaphore) that
+// could disagree with it.
 //
-// This is seed 004's final design done once: there, a 256-slot channel and
-// a 64-permit semaphore were two overlapping backpressure mechanisms, and
-// the fix was to make the permit the only one and send it with the
-// message. Here a producer first reserves room ([Queue.Reserve], waiting
-// if need be), then sends ([Reservation.Send]); a send after a successful
-// reservation never fails for lack of room. [Queue.Put] does both.
+// A producer first reserves room ([Queue.Reserve], waiting if need be),
+// then sends ([Reservation.Send]); a send after a successful reservation
+// never fails for lack of room. [Queue.Put] does both.
+//
+//	q := queue.New[Job](64)
+//	// producer
+//	if err := q.Put(ctx, job); err != nil {
+//		return err // ctx ended, or the queue was closed
+//	}
+//	// consumer
+//	it, err := q.Recv(ctx)
+//	if err != nil {
+//		return err
+//	}
+//	handle(it.Value)
+//	it.Done() // only now is the room given back
 //
 // # Invariants
 //
 //   - reserved + queued + in process never exceeds the capacity: each of
 //     them holds one permit of a [sem.Semaphore] of that size.
 //   - Items are delivered in the order their sends completed (FIFO).
-//   - Producers waiting for room are admitted in arrival order (FIFO), and
-//     a waiting [Queue.Put] queues its item before the next waiting
-//     producer is admitted, so the items of waiting Puts are delivered in
-//     the order their producers arrived, however fast room frees up.
-//     [Queue.TryReserve] and [Queue.TryPut] never jump that line: they
-//     fail while anyone waits.
 //   - A producer whose ctx ends while it waits holds nothing and does not
 //     block the producers behind it.
 //   - [Queue.Close] fails every waiting producer and every later
 //     reservation or send with [ErrClosed]. What was queued before Close
 //     is still delivered: [Queue.Recv] returns it, then [ErrClosed] once
 //     the queue is empty.
+//
+// # Fairness
+//
+// Producers waiting for room are admitted in arrival order (FIFO), and a
+// waiting [Queue.Put] queues its item before the next waiting producer is
+// admitted, so the items of waiting Puts are delivered in the order their
+// producers arrived, however fast room frees up. [Queue.TryReserve] and
+// [Queue.TryPut] never jump that line: they fail while anyone waits.
+// Several consumers may wait in Recv at once; each item goes to exactly
+// one of them, with no promise about which.
+//
+// # Errors
+//
+// Waiting calls return ctx.Err() when ctx ends first and [ErrClosed] once
+// the queue is closed; the Try forms return [ErrFull] when there is no
+// room now. Bad input (a nil Context, a capacity that is not positive, a
+// Send on a zero or already used Reservation) panics with a message that
+// starts with "queue: ".
 package queue
 
 import (
@@ -76,10 +100,10 @@ type Queue[T any] struct {
 	mu     sync.RWMutex
 	closed atomic.Bool
 
-	// inProcess counts items received and not yet Done. Reserved rooms
+	// inUse counts items received and not yet Done. Reserved rooms
 	// are not counted separately (that would cost two more atomic adds
 	// per item): Stats derives them from the permits in use.
-	inProcess atomic.Int64
+	inUse atomic.Int64
 
 	// free recycles slots, so a round trip does not allocate. It is per
 	// queue so that nothing crosses testing/synctest bubbles.
@@ -362,7 +386,7 @@ func (it Item[T]) Done() bool {
 		return false
 	}
 	q := it.q
-	q.inProcess.Add(-1)
+	q.inUse.Add(-1)
 	q.free.Put(it.s)
 	q.permits.Release(1)
 	return true
@@ -412,7 +436,7 @@ func (q *Queue[T]) received(s *slot[T], ok bool) (Item[T], error) {
 	if !ok {
 		return Item[T]{}, ErrClosed
 	}
-	q.inProcess.Add(1)
+	q.inUse.Add(1)
 	// The slot stays ours (odd gen) until Done; take the value out now so
 	// the recycled slot does not keep it alive.
 	it := Item[T]{Value: s.v, q: q, s: s, gen: s.gen.Load()}
@@ -439,32 +463,33 @@ func (q *Queue[T]) Close() {
 	q.permits.Close()
 }
 
-// Stats is a snapshot of a queue.
+// Stats is a snapshot of a queue, in the vocabulary every sluice package
+// uses (see the README's Conventions).
 type Stats struct {
-	Capacity  int
-	Reserved  int // reservations not yet sent or cancelled
-	Queued    int // sent, not yet received
-	InProcess int // received, not yet Done
-	Waiting   int // producers blocked in Reserve or Put
-	Closed    bool
+	Capacity int64 // items the queue holds at most: reserved, queued and in use together
+	Reserved int64 // reservations not yet sent or cancelled
+	Queued   int64 // sent, not yet received
+	InUse    int64 // received, not yet Done
+	Waiting  int64 // producers blocked in Reserve or Put
+	Closed   bool  // Close has been called
 }
 
 // Stats returns a snapshot. Each field is exact when read, but they are
 // read one after another, so while producers and consumers are active the
-// sum Reserved+Queued+InProcess may be off by the items moving between
+// sum Reserved+Queued+InUse may be off by the items moving between
 // states at that moment. When nothing moves it is exact, and it never
 // exceeds Capacity in the queue itself.
 func (q *Queue[T]) Stats() Stats {
 	closed := q.closed.Load()
 	ss := q.permits.Stats()
-	queued := len(q.ch)
-	inProcess := int(q.inProcess.Load())
+	queued := int64(len(q.ch))
+	inUse := q.inUse.Load()
 	return Stats{
-		Capacity:  cap(q.ch),
-		Reserved:  max(0, int(ss.InUse)-queued-inProcess),
-		Queued:    queued,
-		InProcess: inProcess,
-		Waiting:   int(q.waiting.Load()),
-		Closed:    closed,
+		Capacity: int64(cap(q.ch)),
+		Reserved: max(0, ss.InUse-queued-inUse),
+		Queued:   queued,
+		InUse:    inUse,
+		Waiting:  q.waiting.Load(),
+		Closed:   closed,
 	}
 }

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,38 +13,6 @@ import (
 )
 
 func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
-
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		r := recover()
-		if r == nil {
-			t.Fatalf("no panic, want one containing %q", want)
-		}
-		msg, _ := r.(string)
-		if !strings.HasPrefix(msg, "queue: ") || !strings.Contains(msg, want) {
-			t.Fatalf("panic %v, want one starting with \"queue: \" and containing %q", r, want)
-		}
-	}()
-	fn()
-}
-
-func TestBadInput(t *testing.T) {
-	mustPanic(t, "capacity must be positive", func() { New[int](0) })
-	mustPanic(t, "capacity must be positive", func() { New[int](-3) })
-	q := New[int](1)
-	mustPanic(t, "nil Context", func() { q.Reserve(nil) }) //nolint:staticcheck
-	mustPanic(t, "nil Context", func() { q.Recv(nil) })    //nolint:staticcheck
-	mustPanic(t, "nil Context", func() { q.Put(nil, 1) })  //nolint:staticcheck
-	mustPanic(t, "zero Reservation", func() { Reservation[int]{}.Send(1) })
-	if (Reservation[int]{}).Cancel() {
-		t.Fatal("Cancel on a zero Reservation returned true")
-	}
-	if (Item[int]{}).Done() {
-		t.Fatal("Done on a zero Item returned true")
-	}
-}
 
 func TestFIFOAndCapacity(t *testing.T) {
 	ctx := context.Background()
@@ -66,7 +33,7 @@ func TestFIFOAndCapacity(t *testing.T) {
 	if err := q.TryPut(9); !errors.Is(err, ErrFull) {
 		t.Fatalf("TryPut with 2 queued + 1 in process: %v, want ErrFull", err)
 	}
-	if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 2, InProcess: 1}) {
+	if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 2, InUse: 1}) {
 		t.Fatalf("Stats = %+v", got)
 	}
 	if !a.Done() {
@@ -106,7 +73,7 @@ func TestReservation(t *testing.T) {
 	if err := r.Send("a"); err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, "already sent or cancelled", func() { r2.Send("b") })
+	conctest.MustPanic(t, func() { r2.Send("b") }, "queue: ", "already sent or cancelled")
 	if r.Cancel() || r2.Cancel() {
 		t.Fatal("Cancel after Send returned true")
 	}
@@ -120,7 +87,7 @@ func TestReservation(t *testing.T) {
 	if c.Cancel() {
 		t.Fatal("second Cancel returned true")
 	}
-	mustPanic(t, "already sent or cancelled", func() { c.Send("c") })
+	conctest.MustPanic(t, func() { c.Send("c") }, "queue: ", "already sent or cancelled")
 	// The cancelled slot may be recycled; the stale copy stays inert.
 	d, _ := q.TryReserve()
 	if c.Cancel() {
@@ -153,8 +120,8 @@ func TestStaleItemDone(t *testing.T) {
 	if a.Done() {
 		t.Fatal("stale Done returned true")
 	}
-	if got := q.Stats().InProcess; got != 1 {
-		t.Fatalf("InProcess = %d, want 1", got)
+	if got := q.Stats().InUse; got != 1 {
+		t.Fatalf("InUse = %d, want 1", got)
 	}
 	if err := q.TryPut(3); !errors.Is(err, ErrFull) {
 		t.Fatalf("TryPut: %v, want ErrFull (b still in process)", err)
@@ -291,7 +258,7 @@ func TestClose(t *testing.T) {
 		if _, err := q.TryReserve(); !errors.Is(err, ErrClosed) {
 			t.Fatalf("TryReserve after Close: %v", err)
 		}
-		if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 1, InProcess: 1, Closed: true}) {
+		if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 1, InUse: 1, Closed: true}) {
 			t.Fatalf("Stats after Close = %+v", got)
 		}
 		// Drain: what was queued comes out, then the end.

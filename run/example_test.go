@@ -85,3 +85,13 @@ func ExampleKeyed() {
 	fmt.Println(err, refresh.Stats().Keys)
 	// Output: <nil> 0
 }
+
+// Close at shutdown: the run in progress finishes, everyone still waiting
+// and every later trigger gets ErrClosed.
+func ExampleGuard_Close() {
+	var recovery run.Guard
+	recovery.Close()
+	err := recovery.Do(context.Background(), run.Reject, func(context.Context) error { return nil })
+	fmt.Println(errors.Is(err, run.ErrClosed), recovery.Stats().Closed)
+	// Output: true true
+}

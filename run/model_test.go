@@ -9,25 +9,31 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
 )
 
 // The model: what a Guard must do, written as plainly as possible. The
-// real Guard is driven through the same random operations (a call in a
-// random mode, the run returning, a caller's ctx ending), one at a time,
-// with synctest.Wait between them so every goroutine has settled; then
-// both are compared: who is running fn, what each call returned, Stats.
+// real Guard (or one key of a Keyed) is driven through the same random
+// operations (a call in a random mode, the run returning or panicking, a
+// caller's ctx ending, Close), one at a time, with synctest.Wait between
+// them so every goroutine has settled; then both are compared: who is
+// running fn, what each call returned, Stats.
 type guardModel struct {
-	runner                 int   // caller running fn, -1 if idle
-	joiners                []int // waiting for the current run's result
-	cands                  []int // waiting for the trailing run, oldest first
-	pending                bool
-	result                 map[int]string // what each finished call returned
-	ran                    map[int]bool   // callers whose fn ran
-	runs, rejected, shared int64
+	runner                           int   // caller running fn, -1 if idle
+	joiners                          []int // waiting for the current run's result
+	cands                            []int // waiting for the trailing run, oldest first
+	pending                          bool
+	closed                           bool
+	result                           map[int]string // what each finished call returned
+	ran                              map[int]bool   // callers whose fn ran
+	runs, rejected, shared, panicked int64
 }
 
 func (m *guardModel) call(c int, mode Mode) {
 	switch {
+	case m.closed:
+		m.result[c] = "closed"
 	case m.runner < 0:
 		m.startRun(c)
 	case mode == Reject:
@@ -47,10 +53,11 @@ func (m *guardModel) startRun(c int) {
 	m.runs++
 }
 
-func (m *guardModel) finish(res string) {
-	m.result[m.runner] = res
+// finish ends the run: the runner returns own, its joiners get shared.
+func (m *guardModel) finish(own, shared string) {
+	m.result[m.runner] = own
 	for _, j := range m.joiners {
-		m.result[j] = res
+		m.result[j] = shared
 		m.shared++
 	}
 	m.runner, m.joiners = -1, nil
@@ -64,7 +71,7 @@ func (m *guardModel) finish(res string) {
 func (m *guardModel) cancel(c int) {
 	switch {
 	case c == m.runner:
-		m.finish("canceled")
+		m.finish("canceled", "canceled")
 	case slices.Contains(m.joiners, c):
 		m.joiners = slices.DeleteFunc(m.joiners, func(x int) bool { return x == c })
 		m.result[c] = "canceled"
@@ -75,23 +82,96 @@ func (m *guardModel) cancel(c int) {
 	}
 }
 
-func TestModel(t *testing.T) {
-	seeds := 300
-	if testing.Short() {
-		seeds = 60
+// close fails every waiter; the run in progress goes on.
+func (m *guardModel) close() {
+	m.closed = true
+	for _, c := range append(m.joiners, m.cands...) {
+		m.result[c] = "closed"
 	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { runGuardModel(t, uint64(seed)) })
-		if t.Failed() {
-			t.Fatalf("failed with seed %d", seed)
-		}
-	}
+	m.joiners, m.cands, m.pending = nil, nil, false
 }
 
-func runGuardModel(t *testing.T, seed uint64) {
+// busy reports whether any call is in progress (a Keyed then has the key).
+func (m *guardModel) busy() bool {
+	return m.runner >= 0 || len(m.joiners) > 0 || len(m.cands) > 0
+}
+
+// guardUT is a Guard, or one key of a Keyed, behind the model's operations.
+type guardUT interface {
+	do(ctx context.Context, mode Mode, fn func(context.Context) error) error
+	close()
+	// check compares the Stats with the model's and returns what differs.
+	check(m *guardModel) string
+}
+
+type plainUT struct{ g Guard }
+
+func (u *plainUT) do(ctx context.Context, mode Mode, fn func(context.Context) error) error {
+	return u.g.Do(ctx, mode, fn)
+}
+func (u *plainUT) close() { u.g.Close() }
+func (u *plainUT) check(m *guardModel) string {
+	want := Stats{
+		Running:  m.runner >= 0,
+		Pending:  m.pending,
+		Waiting:  int64(len(m.joiners) + len(m.cands)),
+		Runs:     m.runs,
+		Rejected: m.rejected,
+		Shared:   m.shared,
+		Panicked: m.panicked,
+		Closed:   m.closed,
+	}
+	if st := u.g.Stats(); st != want {
+		return fmt.Sprintf("stats %+v, want %+v", st, want)
+	}
+	return ""
+}
+
+type keyedUT struct{ k Keyed[string] }
+
+func (u *keyedUT) do(ctx context.Context, mode Mode, fn func(context.Context) error) error {
+	return u.k.Do(ctx, "key", mode, fn)
+}
+func (u *keyedUT) close() { u.k.Close() }
+func (u *keyedUT) check(m *guardModel) string {
+	want := KeyedStats{
+		Waiting:  int64(len(m.joiners) + len(m.cands)),
+		Runs:     m.runs,
+		Rejected: m.rejected,
+		Shared:   m.shared,
+		Panicked: m.panicked,
+		Closed:   m.closed,
+	}
+	if m.busy() {
+		want.Keys = 1
+	}
+	if m.runner >= 0 {
+		want.Running = 1
+	}
+	if st := u.k.Stats(); st != want {
+		return fmt.Sprintf("stats %+v, want %+v", st, want)
+	}
+	return ""
+}
+
+func TestModel(t *testing.T) {
+	conctest.Runs(t, 300, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runGuardModel(t, seed, &plainUT{}) })
+	})
+}
+
+func TestKeyedModel(t *testing.T) {
+	conctest.Runs(t, 150, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runGuardModel(t, seed, &keyedUT{}) })
+	})
+}
+
+// errPanicNow, sent to a run, makes its fn panic.
+var errPanicNow = errors.New("panic now")
+
+func runGuardModel(t *testing.T, seed uint64, g guardUT) {
 	rng := rand.New(rand.NewPCG(seed, 0x70a1))
 	m := &guardModel{runner: -1, result: map[int]string{}, ran: map[int]bool{}}
-	var g Guard
 
 	var mu sync.Mutex
 	running := map[int]bool{} // fn executing now
@@ -101,13 +181,18 @@ func runGuardModel(t *testing.T, seed uint64) {
 	cancels := map[int]context.CancelFunc{}
 	name := func(err error) string {
 		var f failure
+		var pe *PanicError
 		switch {
 		case err == nil:
 			return "ok"
 		case errors.Is(err, ErrRunning):
 			return "running"
+		case errors.Is(err, ErrClosed):
+			return "closed"
 		case errors.Is(err, context.Canceled):
 			return "canceled"
+		case errors.Is(err, ErrPanicked) && errors.As(err, &pe) && pe.Value == errPanicNow:
+			return "panicked"
 		case errors.As(err, &f):
 			return err.Error()
 		}
@@ -115,6 +200,7 @@ func runGuardModel(t *testing.T, seed uint64) {
 	}
 
 	check := func(op string) {
+		t.Helper()
 		synctest.Wait()
 		mu.Lock()
 		defer mu.Unlock()
@@ -141,22 +227,22 @@ func runGuardModel(t *testing.T, seed uint64) {
 				t.Fatalf("seed %d, after %s: caller %d returned %q, the model says it still waits", seed, op, c, got)
 			}
 		}
-		want := Stats{
-			Running:  m.runner >= 0,
-			Pending:  m.pending,
-			Waiting:  len(m.joiners) + len(m.cands),
-			Runs:     m.runs,
-			Rejected: m.rejected,
-			Shared:   m.shared,
-		}
-		if st := g.Stats(); st != want {
-			t.Fatalf("seed %d, after %s: stats %+v, want %+v", seed, op, st, want)
+		if diff := g.check(m); diff != "" {
+			t.Fatalf("seed %d, after %s: %s", seed, op, diff)
 		}
 	}
 
 	next := 0
+	closeAt := -1
+	if rng.IntN(3) == 0 {
+		closeAt = rng.IntN(60)
+	}
 	for step := 0; step < 60; step++ {
 		switch r := rng.IntN(10); {
+		case step == closeAt:
+			g.close()
+			m.close()
+			check("close")
 		case r < 5: // a new call
 			c := next
 			next++
@@ -176,26 +262,43 @@ func runGuardModel(t *testing.T, seed uint64) {
 				}()
 				select {
 				case err := <-rel:
+					if err == errPanicNow {
+						panic(err)
+					}
 					return err
 				case <-ctx.Done():
 					return ctx.Err()
 				}
 			}
 			go func() {
-				err := g.Do(ctx, mode, fn)
-				mu.Lock()
-				result[c] = name(err)
-				mu.Unlock()
+				res := "panic"
+				defer func() {
+					if v := recover(); v != nil && v != errPanicNow {
+						res = fmt.Sprintf("panic %v", v)
+					}
+					mu.Lock()
+					result[c] = res
+					mu.Unlock()
+				}()
+				res = name(g.do(ctx, mode, fn))
 			}()
 			m.call(c, mode)
 			check(fmt.Sprintf("call %d %v", c, mode))
-		case r < 8 && m.runner >= 0: // the run returns
+		case r < 8 && m.runner >= 0: // the run returns, or panics
 			var err error
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(5) {
+			case 0:
+				err = errPanicNow
+			case 1, 2:
 				err = failure(fmt.Sprintf("run by %d failed", m.runner))
 			}
 			release[m.runner] <- err
-			m.finish(name(err))
+			if err == errPanicNow {
+				m.panicked++
+				m.finish("panic", "panicked")
+			} else {
+				m.finish(name(err), name(err))
+			}
 			check(fmt.Sprintf("run returns %v", err))
 		case next > 0: // some caller's ctx ends
 			c := rng.IntN(next)

@@ -430,6 +430,9 @@ func TestBadInput(t *testing.T) {
 		{"Keyed.Do zero mode", "run: Keyed.Do with invalid Mode(0)", func() { k.Do(bg, "a", 0, ok) }},
 		{"Keyed.Do on nil Keyed", "run: Keyed.Do on nil *Keyed", func() { nilKeyed.Do(bg, "a", Reject, ok) }},
 		{"Keyed.Stats on nil Keyed", "run: Keyed.Stats on nil *Keyed", func() { nilKeyed.Stats() }},
+		{"Close on nil Guard", "run: Close on nil *Guard", func() { nilGuard.Close() }},
+		{"Keyed.Close on nil Keyed", "run: Keyed.Close on nil *Keyed", func() { nilKeyed.Close() }},
+		{"Keyed.Do bad mode", "run: Keyed.Do with invalid Mode(-1)", func() { k.Do(bg, "a", Mode(-1), ok) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {

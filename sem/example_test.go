@@ -46,7 +46,7 @@ func Example() {
 	fmt.Printf("%+v\n", slots.Stats())
 	// Output:
 	// at most 3 at once: true
-	// {Size:3 InUse:0 Waiters:0 Closed:false}
+	// {Capacity:3 InUse:0 Waiting:0 Closed:false}
 }
 
 // A Permit can be released from two places, a completion path and a

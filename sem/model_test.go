@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+
+	"github.com/sluice-go/sluice/conctest"
 )
 
 // The model: what a strict-FIFO weighted semaphore must do, written as
@@ -42,16 +44,9 @@ type acquirer struct {
 }
 
 func TestModel(t *testing.T) {
-	seeds := 200
-	if testing.Short() {
-		seeds = 40
-	}
-	for seed := range seeds {
-		synctest.Test(t, func(t *testing.T) { runModel(t, uint64(seed)) })
-		if t.Failed() {
-			t.Fatalf("failed with seed %d", seed)
-		}
-	}
+	conctest.Runs(t, 200, func(t *testing.T, seed uint64) {
+		synctest.Test(t, func(t *testing.T) { runModel(t, seed) })
+	})
 }
 
 func runModel(t *testing.T, seed uint64) {
@@ -89,7 +84,7 @@ func runModel(t *testing.T, seed uint64) {
 			delete(acq, id)
 		}
 		st := s.Stats()
-		if st.InUse != m.inUse || st.Waiters != int64(len(m.queue)) || st.Closed != m.closed {
+		if st.InUse != m.inUse || st.Waiting != int64(len(m.queue)) || st.Closed != m.closed {
 			t.Fatalf("seed %d: Stats %+v; model inUse=%d waiters=%d closed=%v", seed, st, m.inUse, len(m.queue), m.closed)
 		}
 	}
@@ -188,7 +183,7 @@ func runModel(t *testing.T, seed uint64) {
 		}
 	}
 	mu.Unlock()
-	if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
+	if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {
 		t.Fatalf("seed %d: at the end %+v", seed, st)
 	}
 }

@@ -4,22 +4,41 @@
 // Use it when many callers, on many code paths, share one capacity: one
 // process-wide cap on in-flight requests, memory, or connections. Every
 // path acquires from the same *Semaphore, so the cap holds across all of
-// them (seed 002: three trigger paths each with their own pool exceeded the
-// cap that each pool kept).
+// them, where a cap kept per path (a pool or a channel each) only bounds
+// that path.
+//
+//	slots := sem.New(10)
+//	if err := slots.Acquire(ctx, 1); err != nil {
+//		return err // ctx ended, or the semaphore was closed
+//	}
+//	defer slots.Release(1)
 //
 // # Invariants
 //
-//   - InUse never exceeds Size.
-//   - Strict FIFO: waiters are admitted in arrival order. A waiter that does
-//     not fit blocks every waiter behind it, so a large request (a writer
-//     taking everything) is never starved by a stream of small ones.
-//     [Semaphore.TryAcquire] never jumps the queue: it fails while anyone
-//     waits.
+//   - InUse never exceeds Capacity.
 //   - A waiter whose context ends returns ctx.Err(), holds nothing, and, if
 //     its leaving lets the waiters behind it fit, they are admitted at once.
 //   - [Semaphore.Close] fails every current waiter and every later
 //     Acquire/Permit with [ErrClosed]. Holders keep what they hold and may
 //     release it after Close.
+//   - A [Permit] gives its permits back exactly once, however many times
+//     and from however many goroutines it is released.
+//
+// # Fairness
+//
+// Strict FIFO: waiters are admitted in arrival order. A waiter that does
+// not fit blocks every waiter behind it, so a large request (a writer
+// taking everything) is never starved by a stream of small ones.
+// [Semaphore.TryAcquire] never jumps the queue: it fails while anyone
+// waits.
+//
+// # Errors
+//
+// Acquire and Permit return ctx.Err() when ctx ends first, [ErrClosed]
+// once the semaphore is closed, and an error wrapping [ErrTooLarge] for a
+// request that could never fit. Bad input (a nil Context, a negative
+// count, a size that is not positive, releasing more than is held) panics
+// with a message that starts with "sem: ".
 package sem
 
 import (
@@ -404,12 +423,13 @@ func (s *Semaphore) Close() {
 // a shared semaphore).
 func (s *Semaphore) HasWaiters() bool { return s.state.Load()&queuedBit != 0 }
 
-// Stats is a snapshot of a semaphore's state.
+// Stats is a snapshot of a semaphore's state, in the vocabulary every
+// sluice package uses (see the README's Conventions).
 type Stats struct {
-	Size    int64 // permits in all
-	InUse   int64 // permits held now
-	Waiters int64 // callers blocked in Acquire or Permit
-	Closed  bool
+	Capacity int64 // permits in all
+	InUse    int64 // permits held now
+	Waiting  int64 // callers blocked in Acquire or Permit
+	Closed   bool  // Close has been called
 }
 
 // Stats returns a snapshot. Its fields are read together under the lock,
@@ -419,10 +439,10 @@ func (s *Semaphore) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.state.Load()
 	return Stats{
-		Size:    s.size,
-		InUse:   int64(st & countMask),
-		Waiters: int64(s.q.Len()),
-		Closed:  st&closedBit != 0,
+		Capacity: s.size,
+		InUse:    int64(st & countMask),
+		Waiting:  int64(s.q.Len()),
+		Closed:   st&closedBit != 0,
 	}
 }
 

@@ -9,20 +9,22 @@
 // Each scenario reproduces one of the production failures sluice grew out
 // of, twice: a naive variant written the way the original code was, and a
 // sluice variant built on the primitives. The table shows what each
-// measured and whether it behaved as expected. The exit status is 1 if any
+// measured and whether it behaved as expected; each scenario's rows are
+// printed as soon as it has run, and a note on stderr says which one is
+// running meanwhile. The table fits 100 columns. The exit status is 1 if any
 // sluice variant failed its checks or a scenario could not run, 2 on a
 // usage error.
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-go/sluice/demo"
 	"github.com/sluice-go/sluice/vet"
@@ -49,8 +51,10 @@ Usage:
   sluice help                  show this text
 
 A naive variant is expected to show its failure; a sluice variant is
-expected to pass every check. The exit status of demo is 1 if a sluice
-variant failed a check or a scenario could not run, and 2 on a usage error.
+expected to pass every check. demo prints each scenario's rows as soon as
+it has run, and says on stderr which one is running. Its exit status is 1
+if a sluice variant failed a check or a scenario could not run, and 2 on
+a usage error.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, all []demo.Scenario) int {
@@ -83,12 +87,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, all []dem
 	}
 }
 
+// list writes one entry per scenario, its summary wrapped to the table's
+// width.
 func list(w io.Writer, all []demo.Scenario) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	nameW := 0
 	for _, s := range all {
-		fmt.Fprintf(tw, "  %s\tseed %s\t%s\n", s.Name, s.Seed, s.Summary)
+		nameW = max(nameW, utf8.RuneCountInString(s.Name))
 	}
-	tw.Flush()
+	var b bytes.Buffer
+	for _, s := range all {
+		hanging(&b, 2, fmt.Sprintf("%-*s  seed %s  ", nameW, s.Name, s.Seed), s.Summary)
+	}
+	w.Write(b.Bytes())
 }
 
 func choose(all []demo.Scenario, names []string) ([]demo.Scenario, error) {
@@ -114,60 +124,24 @@ func choose(all []demo.Scenario, names []string) ([]demo.Scenario, error) {
 	return chosen, nil
 }
 
+// runDemos runs the chosen scenarios one after another. Each scenario's
+// rows are written to stdout as soon as it has finished, and a note on
+// stderr says which one is running meanwhile, so stdout is only the table.
 func runDemos(ctx context.Context, stdout, stderr io.Writer, chosen []demo.Scenario) int {
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tVARIANT\tMEASURED\tVALUE\tVERDICT")
+	prog := newProgress(stderr)
 	failed := 0
-	for _, s := range chosen {
+	for i, s := range chosen {
+		prog.start(s, i+1, len(chosen))
 		start := time.Now()
 		results, err := s.Run(ctx)
 		took := time.Since(start).Round(time.Millisecond)
-		if err != nil {
-			fmt.Fprintf(tw, "%s (seed %s)\t-\t-\t-\tERROR: could not run: %v\n", s.Name, s.Seed, err)
-			failed++
-			continue
-		}
-		for _, r := range results {
-			verdict := oneLine(verdictOf(r))
-			if r.Variant == demo.Sluice && !r.OK {
-				failed++
-			}
-			metrics := r.Metrics
-			if len(metrics) == 0 {
-				metrics = []demo.Metric{{Name: "-", Value: "-"}}
-			}
-			for i, m := range metrics {
-				name, variant, v := "", "", ""
-				if i == 0 {
-					name = fmt.Sprintf("%s (seed %s)", s.Name, s.Seed)
-					variant, v = r.Variant, verdict
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, variant, oneLine(m.Name), oneLine(m.Value), v)
-			}
-		}
-		fmt.Fprintf(tw, "\t\t(ran in %v)\t\t\n", took)
+		prog.done()
+		failed += writeScenario(stdout, s, results, err, took)
 	}
-	tw.Flush()
 	if failed > 0 {
 		fmt.Fprintf(stderr, "sluice: %d check(s) failed\n", failed)
 		return 1
 	}
-	fmt.Fprintf(stdout, "\nall %d scenario(s): every sluice variant passed its checks\n", len(chosen))
+	fmt.Fprintf(stdout, "all %d scenario(s): every sluice variant passed its checks\n", len(chosen))
 	return 0
 }
-
-func verdictOf(r demo.Result) string {
-	switch {
-	case r.Variant == demo.Sluice && r.OK:
-		return "ok: " + r.Verdict
-	case r.Variant == demo.Sluice:
-		return "FAILED: " + r.Verdict
-	case r.OK:
-		return "shows the failure: " + r.Verdict
-	default:
-		return "did not reproduce the failure this run: " + r.Verdict
-	}
-}
-
-// oneLine keeps table rows on one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/demo"
@@ -101,6 +103,102 @@ func TestScenariosRegistered(t *testing.T) {
 		}
 		if s.Summary == "" || s.Run == nil {
 			t.Errorf("scenario %q lacks a summary or a Run", s.Name)
+		}
+	}
+}
+
+// Each scenario's rows reach stdout as soon as it has finished, before the
+// next one starts: the second scenario looks at what the first printed.
+func TestDemoPrintsEachScenarioWhenItFinishes(t *testing.T) {
+	var o, e bytes.Buffer
+	var sawFirst, sawProgress bool
+	second := fake("b", true, true, nil)
+	run2 := second.Run
+	second.Run = func(ctx context.Context) ([]demo.Result, error) {
+		// runDemos calls Run on the goroutine that writes the table, so
+		// reading o and e here sees every write made before it.
+		sawFirst = strings.Contains(o.String(), "a (seed 999)") && strings.Contains(o.String(), "ok: one stream")
+		sawProgress = strings.Contains(e.String(), "running b (2/2)...")
+		return run2(ctx)
+	}
+	all := []demo.Scenario{fake("a", true, true, nil), second}
+	if code := run(context.Background(), []string{"demo"}, &o, &e, all); code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, e.String())
+	}
+	if !sawFirst {
+		t.Error("the first scenario's rows were not written before the second scenario ran")
+	}
+	if !sawProgress {
+		t.Errorf("no progress note for the second scenario while it ran; stderr %q", e.String())
+	}
+}
+
+// The progress notes go to stderr, one line per scenario when stderr is
+// not a terminal; stdout holds only the table.
+func TestDemoProgressOnStderrOnly(t *testing.T) {
+	all := []demo.Scenario{fake("a", true, true, nil), fake("b", false, true, nil)}
+	code, out, errOut := runArgs(all, "demo")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr %q", code, errOut)
+	}
+	if want := "running a (1/2)...\nrunning b (2/2)...\n"; errOut != want {
+		t.Errorf("stderr = %q; want %q", errOut, want)
+	}
+	if strings.Contains(out, "running") {
+		t.Errorf("progress on stdout:\n%s", out)
+	}
+}
+
+// Long names, values, verdicts and errors wrap: no line is wider than the
+// table, and no word is lost.
+func TestDemoFitsTableWidth(t *testing.T) {
+	long := strings.Repeat("word ", 60) + strings.Repeat("x", 150)
+	wide := demo.Scenario{Name: "wide", Seed: "999", Summary: "wide",
+		Run: func(context.Context) ([]demo.Result, error) {
+			return []demo.Result{
+				{Variant: demo.Naive, OK: true, Verdict: long,
+					Metrics: []demo.Metric{{Name: long, Value: long}, demo.M("µs", "150µs")}},
+				{Variant: demo.Sluice, OK: true, Verdict: long},
+			}, nil
+		}}
+	all := []demo.Scenario{wide, fake("err", true, true, errors.New(long))}
+	code, out, _ := runArgs(all, "demo")
+	if code != 1 {
+		t.Fatalf("exit %d; want 1 (a scenario could not run)", code)
+	}
+	checkWidth(t, out)
+	if got, want := strings.Count(out, "word"), 5*60; got != want {
+		t.Errorf("%d of the %d words kept", got, want)
+	}
+	if got, want := strings.Count(out, "x"), 5*150; got != want {
+		t.Errorf("%d of the %d letters of the long word kept", got, want)
+	}
+}
+
+func checkWidth(t *testing.T, out string) {
+	t.Helper()
+	for i, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > tableWidth {
+			t.Errorf("line %d is %d columns wide, more than %d:\n%s", i+1, n, tableWidth, line)
+		}
+	}
+}
+
+func TestWrap(t *testing.T) {
+	for _, c := range []struct {
+		s     string
+		width int
+		want  []string
+	}{
+		{"", 5, []string{""}},
+		{"a b c", 5, []string{"a b c"}},
+		{"a  b\ncd", 4, []string{"a b", "cd"}},
+		{"abcdefg hi", 3, []string{"abc", "def", "g", "hi"}},
+		{"ab abcdefg", 3, []string{"ab", "abc", "def", "g"}},
+		{"µµµµ µ", 4, []string{"µµµµ", "µ"}},
+	} {
+		if got := wrap(c.s, c.width); !slices.Equal(got, c.want) {
+			t.Errorf("wrap(%q, %d) = %q; want %q", c.s, c.width, got, c.want)
 		}
 	}
 }

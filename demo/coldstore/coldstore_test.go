@@ -101,7 +101,7 @@ type variant struct {
 
 var variants = []variant{
 	{demo.Naive, func(b coldstore.Backend) coldstore.Store { return coldstore.NewNaive(b, cap64) }},
-	{demo.Sluice, func(b coldstore.Backend) coldstore.Store { return coldstore.NewCold(b, gate.Config{}) }},
+	{demo.Sluice, func(b coldstore.Backend) coldstore.Store { return coldstore.NewCold(b) }},
 }
 
 func closeStore(t *testing.T, s coldstore.Store) {
@@ -167,13 +167,13 @@ func TestFairnessWriteBeforeLaterReaders(t *testing.T) {
 		mem, blocks := chain()
 		g := conctest.NewTurnstile()
 		rec := newRecorder(&coldstore.GatedBackend{Backend: mem, Reads: g})
-		c := coldstore.NewCold(rec, gate.Config{})
+		c := coldstore.NewCold(rec)
 		early := parkReaders(t, c, g, cap64, 1)
 		w := call(func() error {
 			return c.AppendBlocks(context.Background(), coldstore.MakeChain(17, 1, 1, 1, blocks[15].Hash))
 		})
 		synctest.Wait()
-		if st := c.Stats(); st.WritesWaiting != 1 {
+		if st := c.Stats(); st.WriteWaiting != 1 {
 			t.Fatalf("Stats = %+v, want the write queued", st)
 		}
 		var late []<-chan error
@@ -184,7 +184,7 @@ func TestFairnessWriteBeforeLaterReaders(t *testing.T) {
 		if n := len(rec.readSeqs(2)); n != 0 {
 			t.Fatalf("%d later readers ran before the write", n)
 		}
-		if st := c.Stats(); st.ReadsWaiting != cap64 {
+		if st := c.Stats(); st.ReadWaiting != cap64 {
 			t.Fatalf("Stats = %+v, want 64 later readers waiting", st)
 		}
 		g.Open()
@@ -219,11 +219,11 @@ func TestCloseWithParkedReaders(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				mem, _ := chain()
 				g := conctest.NewTurnstile()
-				c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: stuck}, gate.Config{})
+				c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: stuck})
 				res := parkReaders(t, c, g, cap64, 1)
 				res = append(res, call(func() error { _, err := c.BlockByNumber(context.Background(), 2); return err }))
 				synctest.Wait()
-				if st := c.Stats(); st.ReadsInFlight != cap64 || st.ReadsWaiting != 1 {
+				if st := c.Stats(); st.ReadInUse != cap64 || st.ReadWaiting != 1 {
 					t.Fatalf("Stats = %+v", st)
 				}
 				start := time.Now()
@@ -251,7 +251,7 @@ func TestCloseWithParkedReaders(t *testing.T) {
 				if !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("Close with stuck backend calls = %v, want its ctx deadline", err)
 				}
-				if st := c.Stats(); st.ReadsOverdue != cap64 || st.ReadsInFlight != cap64 {
+				if st := c.Stats(); st.ReadOverdue != cap64 || st.ReadInUse != cap64 {
 					t.Fatalf("Stats = %+v", st)
 				}
 				g.Open()
@@ -266,13 +266,13 @@ func TestCloseDuringWriteDrain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
 		g := conctest.NewTurnstile()
-		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: true}, gate.Config{})
+		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: true})
 		res := parkReaders(t, c, g, cap64, 1)
 		w := call(func() error {
 			return c.AppendBlocks(context.Background(), coldstore.MakeChain(17, 1, 1, 1, blocks[15].Hash))
 		})
 		synctest.Wait()
-		if st := c.Stats(); st.WritesWaiting != 1 {
+		if st := c.Stats(); st.WriteWaiting != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -298,7 +298,7 @@ func TestReadDeadlineReleasesPermitWhenFnReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
 		g := conctest.NewTurnstile()
-		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: true}, gate.Config{ReadDeadline: 5 * time.Second, Hook: func(gate.Event) {}})
+		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: g, IgnoreCtx: true}, gate.WithReadDeadline(5*time.Second), gate.WithHook(func(gate.Event) {}))
 		start := time.Now()
 		_, err := c.GetLogs(context.Background(), coldstore.Filter{From: 1, To: coldstore.Latest})
 		if !errors.Is(err, gate.ErrDeadline) || !errors.Is(err, context.DeadlineExceeded) {
@@ -309,7 +309,7 @@ func TestReadDeadlineReleasesPermitWhenFnReturns(t *testing.T) {
 		}
 		// The backend call still runs and still holds its permit: a write
 		// must wait for it.
-		if st := c.Stats(); st.ReadsOverdue != 1 || st.ReadsInFlight != 1 || st.DeadlinesHit != 1 {
+		if st := c.Stats(); st.ReadOverdue != 1 || st.ReadInUse != 1 || st.TimedOut != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		w := call(func() error {
@@ -325,7 +325,7 @@ func TestReadDeadlineReleasesPermitWhenFnReturns(t *testing.T) {
 		if err := within(t, w, time.Second, "write"); err != nil {
 			t.Fatal(err)
 		}
-		if st := c.Stats(); st.ReadsOverdue != 0 || st.ReadsInFlight != 0 {
+		if st := c.Stats(); st.ReadOverdue != 0 || st.ReadInUse != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 		b, err := c.BlockByNumber(context.Background(), 17)
@@ -343,7 +343,7 @@ func TestStreamIsolation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem, blocks := chain()
 		reads, views := conctest.NewTurnstile(), conctest.NewTurnstile()
-		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: reads, Views: views}, gate.Config{})
+		c := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Reads: reads, Views: views})
 
 		parked := parkReaders(t, c, reads, cap64, 1)
 		views.Open()
@@ -372,7 +372,7 @@ func TestStreamIsolation(t *testing.T) {
 
 		// Hold all 8 stream slots: their setup waits in the backend.
 		views2 := conctest.NewTurnstile()
-		c2 := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Views: views2}, gate.Config{})
+		c2 := coldstore.NewCold(&coldstore.GatedBackend{Backend: mem, Views: views2})
 		var held []*coldstore.LogStream
 		for range 8 {
 			s, err := c2.StreamLogs(context.Background(), coldstore.Filter{From: 1, To: coldstore.Latest})
@@ -390,7 +390,7 @@ func TestStreamIsolation(t *testing.T) {
 			return err
 		})
 		synctest.Wait()
-		if s := c2.Stats(); s.StreamsActive != 8 || s.StreamsWaiting != 1 || s.ReadsInFlight != 0 || s.ReadsWaiting != 0 {
+		if s := c2.Stats(); s.StreamInUse != 8 || s.StreamWaiting != 1 || s.ReadInUse != 0 || s.ReadWaiting != 0 {
 			t.Fatalf("Stats = %+v: the 9th stream must wait in its own lane", s)
 		}
 		// A write completes while every stream slot is held and a 9th waits.
@@ -627,7 +627,7 @@ func TestStreamSnapshot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		mem, _ := chain()
-		c := coldstore.NewCold(mem, gate.Config{})
+		c := coldstore.NewCold(mem)
 		defer closeStore(t, c)
 		st, err := c.StreamLogs(ctx, coldstore.Filter{From: 1, To: coldstore.Latest})
 		if err != nil {

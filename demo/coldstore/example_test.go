@@ -11,7 +11,7 @@ import (
 func ExampleCold() {
 	ctx := context.Background()
 	blocks := coldstore.MakeChain(1, 10, 2, 2, "0xgenesis")
-	store := coldstore.NewCold(coldstore.NewMem(blocks), gate.Config{Readers: 64, Streams: 8})
+	store := coldstore.NewCold(coldstore.NewMem(blocks), gate.WithReaders(64), gate.WithStreams(8))
 	defer store.Close(ctx)
 
 	logs, err := store.GetLogs(ctx, coldstore.Filter{From: 1, To: coldstore.Latest, Addresses: []coldstore.Address{"0xa1"}, Limit: 100})

@@ -85,7 +85,11 @@ func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
 	return run(ctx, cfg, demo.Sluice, func(b Backend, deadline time.Duration) (Store, func()) {
-		c := NewCold(b, gate.Config{Readers: cfg.Readers, ReadDeadline: deadline, Hook: func(gate.Event) {}})
+		opts := []gate.Option{gate.WithReaders(cfg.Readers), gate.WithHook(func(gate.Event) {})}
+		if deadline > 0 { // 0: the gate's default
+			opts = append(opts, gate.WithReadDeadline(deadline))
+		}
+		c := NewCold(b, opts...)
 		return c, func() { _ = c.g.Wait(context.Background()) }
 	})
 }
@@ -231,7 +235,7 @@ func stuck(ctx context.Context, cfg Config, mk newStore, r *Report) error {
 		}
 	}
 	if c, ok := s.(*Cold); ok {
-		r.Overdue = c.Stats().ReadsOverdue
+		r.Overdue = c.Stats().ReadOverdue
 	}
 	_ = s.Close(ctx)
 	wait()
@@ -293,7 +297,7 @@ collect:
 	}
 	wait()
 	if c, ok := s.(*Cold); ok {
-		r.Overdue = c.Stats().ReadsOverdue
+		r.Overdue = c.Stats().ReadOverdue
 	}
 	return nil
 }
@@ -309,7 +313,7 @@ func waitQueued(ctx context.Context, s Store) error {
 	case *Cold:
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
-		for s.Stats().ReadsWaiting == 0 {
+		for s.Stats().ReadWaiting == 0 {
 			select {
 			case <-tick.C:
 			case <-ctx.Done():

@@ -39,14 +39,14 @@ type Cold struct {
 	b Backend
 }
 
-// NewCold returns a store over b admitted by a gate with cfg (zero fields
-// take gate's defaults: 64 readers, 8 streams, 5 s read deadline, 60 s
-// stream lifetime).
-func NewCold(b Backend, cfg gate.Config) *Cold {
+// NewCold returns a store over b admitted by a gate made with opts
+// (without them, gate's defaults: 64 readers, 8 streams, 5 s read
+// deadline, 60 s stream lifetime).
+func NewCold(b Backend, opts ...gate.Option) *Cold {
 	if b == nil {
 		panic("coldstore: NewCold with nil Backend")
 	}
-	return &Cold{g: gate.New(cfg), b: b}
+	return &Cold{g: gate.New(opts...), b: b}
 }
 
 // Stats returns the gate's counters.

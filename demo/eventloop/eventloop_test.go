@@ -196,9 +196,9 @@ net/http.(*Transport).roundTrip(0xc000, 0xc001)
 net/http.(*Client).Do(...)
 	/go/src/net/http/client.go:590
 github.com/sluice-go/sluice/demo/eventloop.(*api).get(0xc000, {0x1, 0x2})
-	/src/demo/eventloop/eventloop.go:300 +0x9
+	/src/demo/eventloop/api.go:300 +0x9
 github.com/sluice-go/sluice/demo/eventloop.RunNaive.func1.1(0xc000)
-	/src/demo/eventloop/eventloop.go:90 +0x9
+	/src/demo/eventloop/naive.go:15 +0x9
 `
 	if got, want := blockedIn(stack), "net/http.(*Client).Do from eventloop.(*api).get"; got != want {
 		t.Fatalf("blockedIn = %q, want %q", got, want)

@@ -97,4 +97,4 @@ func (v *sluiceValidator) holdWS(ctx context.Context, held, release chan struct{
 	})
 }
 
-func (v *sluiceValidator) wsWaiting() int { return v.ws.Stats().Waiting }
+func (v *sluiceValidator) wsWaiting() int { return int(v.ws.Stats().Waiting) }

@@ -1,8 +1,10 @@
-package loop
+package keyed
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,10 +22,25 @@ type profile struct {
 func TestCacheBadInput(t *testing.T) {
 	fetch := func(context.Context, int) (int, error) { return 0, nil }
 	valid := func(int) bool { return true }
-	mustPanic(t, "NewCache with nil fetch function", func() { NewCache[int, int](nil, valid) })
-	mustPanic(t, "NewCache with nil valid function", func() { NewCache(fetch, nil) })
 	c := NewCache(fetch, valid)
-	mustPanic(t, "Cache.Get with nil Context", func() { c.Get(nil, 1) }) //nolint:staticcheck
+	var nilCache *Cache[int, int]
+	var zero Cache[int, int]
+	tests := []struct {
+		want string
+		call func()
+	}{
+		{"NewCache with nil fetch function", func() { NewCache[int, int](nil, valid) }},
+		{"NewCache with nil valid function", func() { NewCache(fetch, nil) }},
+		{"Cache.Get with nil Context", func() { c.Get(nil, 1) }}, //nolint:staticcheck
+		{"Cache.Get on nil *Cache", func() { nilCache.Get(context.Background(), 1) }},
+		{"Cache.Forget on nil *Cache", func() { nilCache.Forget(1) }},
+		{"Cache.Close on nil *Cache", func() { nilCache.Close() }},
+		{"Cache.Stats on nil *Cache", func() { nilCache.Stats() }},
+		{"Cache.Get on a zero Cache", func() { zero.Get(context.Background(), 1) }},
+	}
+	for _, tt := range tests {
+		conctest.MustPanic(t, tt.call, "keyed: "+tt.want)
+	}
 }
 
 // Only complete records are stored; an incomplete one is returned to its
@@ -65,7 +82,7 @@ func TestCacheValidates(t *testing.T) {
 	if calls[1] != 2 {
 		t.Fatalf("Get after Forget did not fetch: %v", calls)
 	}
-	want := CacheStats{Entries: 2, Hits: 2, Fetches: 6, Rejected: 1}
+	want := CacheStats{Entries: 2, Hits: 2, Fetches: 6, Invalid: 1}
 	if got := c.Stats(); got != want {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}
@@ -165,10 +182,11 @@ func TestCachePanic(t *testing.T) {
 		if p := <-panicked; p != "boom" {
 			t.Fatalf("fetcher recovered %v", p)
 		}
-		if err := <-waiter; !errors.Is(err, errPanicked) {
-			t.Fatalf("waiter: %v", err)
+		var pe *PanicError
+		if err := <-waiter; !errors.As(err, &pe) || pe.Value != "boom" || pe.Op != "keyed: Cache fetch" {
+			t.Fatalf("waiter: %v, want a *PanicError for the fetch", err)
 		}
-		if st := c.Stats(); st.Entries != 0 || st.Fetching != 0 {
+		if st := c.Stats(); st.Entries != 0 || st.Fetching != 0 || st.Panicked != 1 {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
@@ -223,7 +241,7 @@ func TestCacheForgetDuringFetch(t *testing.T) {
 		if n := fetches.Load(); n != 2 {
 			t.Fatalf("%d fetches, want 2", n)
 		}
-		if st := c.Stats(); st.Entries != 1 || st.Fetching != 0 || st.Fetches != 2 || st.Rejected != 0 {
+		if st := c.Stats(); st.Entries != 1 || st.Fetching != 0 || st.Fetches != 2 || st.Invalid != 0 {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
@@ -254,6 +272,167 @@ func TestCacheForgetBeforeFetchReturns(t *testing.T) {
 		}
 		if v, _ := c.Get(ctx, 1); v != 2 {
 			t.Fatalf("Get after Forget and the fetch's return = %d, want 2 (fetched again)", v)
+		}
+	})
+}
+
+// A fetch that fails with a deadline error of its own (an HTTP client
+// timeout, say) while its caller's ctx is live is a failed fetch, not an
+// abandoned one: the callers that shared it get its error instead of each
+// fetching again in turn.
+func TestCacheSharedFetchOwnTimeoutNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		g := conctest.NewTurnstile()
+		var fetches atomic.Int64
+		c := NewCache(func(ctx context.Context, k int) (int, error) {
+			fetches.Add(1)
+			g.Pass(ctx)
+			return 0, fmt.Errorf("api: %w", context.DeadlineExceeded)
+		}, func(int) bool { return true })
+		first := make(chan error, 1)
+		go func() { _, err := c.Get(ctx, 1); first <- err }()
+		g.WaitEntered(ctx, 1)
+		shared := make(chan error, 1)
+		go func() { _, err := c.Get(ctx, 1); shared <- err }()
+		synctest.Wait() // the second Get waits for the first one's fetch
+		g.Open()
+		if err := <-first; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("fetching Get = %v", err)
+		}
+		if err := <-shared; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("sharing Get = %v", err)
+		}
+		if n := fetches.Load(); n != 1 {
+			t.Fatalf("%d fetches, want 1: the sharing caller fetched again though the fetcher's ctx was live", n)
+		}
+	})
+}
+
+// Close fails a Get waiting for another caller's fetch at once, and every
+// later Get, hits included; the fetch in flight finishes, its caller gets
+// its value, and nothing is stored.
+func TestCacheClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		g := conctest.NewTurnstile()
+		defer g.Open() // on failure too, so the bubble's goroutines end
+		var fetches atomic.Int64
+		c := NewCache(func(ctx context.Context, k int) (int, error) {
+			fetches.Add(1)
+			if k == 2 {
+				if err := g.Pass(ctx); err != nil {
+					return 0, err
+				}
+			}
+			return k * 10, nil
+		}, func(int) bool { return true })
+		if v, err := c.Get(ctx, 1); v != 10 || err != nil {
+			t.Fatalf("Get(1) = %d, %v", v, err)
+		}
+		type result struct {
+			v   int
+			err error
+		}
+		fetcher := make(chan result, 1)
+		go func() { v, err := c.Get(ctx, 2); fetcher <- result{v, err} }()
+		g.WaitEntered(ctx, 1)
+		waiter := make(chan error, 1)
+		go func() { _, err := c.Get(ctx, 2); waiter <- err }()
+		synctest.Wait()
+		if st := c.Stats(); st.Waiting != 1 || st.Fetching != 1 || st.Entries != 1 || st.Closed {
+			t.Fatalf("Stats before Close = %+v", st)
+		}
+
+		c.Close()
+		c.Close()
+		synctest.Wait()
+		select {
+		case err := <-waiter:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("waiting Get after Close = %v, want ErrClosed", err)
+			}
+		default:
+			t.Fatal("Close did not fail the waiting Get at once")
+		}
+		for _, k := range []int{1, 3} {
+			if _, err := c.Get(ctx, k); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Get(%d) after Close = %v, want ErrClosed", k, err)
+			}
+		}
+		if st := c.Stats(); !st.Closed || st.Entries != 0 || st.Waiting != 0 || st.Fetching != 1 {
+			t.Fatalf("Stats after Close = %+v", st)
+		}
+
+		g.Open()
+		if r := <-fetcher; r.v != 20 || r.err != nil {
+			t.Fatalf("the fetch in flight at Close returned %d, %v; want its value", r.v, r.err)
+		}
+		c.Forget(2)
+		if st := c.Stats(); st.Entries != 0 || st.Fetching != 0 || st.Fetches != 2 || fetches.Load() != 2 {
+			t.Fatalf("Stats at the end = %+v (fetches %d)", st, fetches.Load())
+		}
+	})
+}
+
+// A waiter whose ctx ends while it waits for another caller's fetch
+// leaves with ctx.Err() and is counted as Cancelled.
+func TestCacheWaiterCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		g := conctest.NewTurnstile()
+		c := NewCache(func(ctx context.Context, k int) (int, error) {
+			g.Pass(ctx)
+			return k, nil
+		}, func(int) bool { return true })
+		fetched := make(chan int, 1)
+		go func() { v, _ := c.Get(ctx, 1); fetched <- v }()
+		g.WaitEntered(ctx, 1)
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := c.Get(wctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("waiting Get past its deadline = %v", err)
+		}
+		g.Open()
+		if v := <-fetched; v != 1 {
+			t.Fatalf("fetcher got %d", v)
+		}
+		if st := c.Stats(); st.Cancelled != 1 || st.Shared != 1 || st.Waiting != 0 || st.Entries != 1 {
+			t.Fatalf("Stats = %+v", st)
+		}
+		c.Close()
+	})
+}
+
+// A fetch that calls runtime.Goexit (t.FailNow, say) ends its caller's
+// goroutine; the callers waiting for it get a *PanicError with Goexit set
+// instead of waiting forever.
+func TestCacheFetchGoexit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		g := conctest.NewTurnstile()
+		c := NewCache(func(ctx context.Context, k int) (int, error) {
+			g.Pass(ctx)
+			runtime.Goexit()
+			return k, nil
+		}, func(int) bool { return true })
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			c.Get(ctx, 1)
+		}()
+		g.WaitEntered(ctx, 1)
+		waiter := make(chan error, 1)
+		go func() { _, err := c.Get(ctx, 1); waiter <- err }()
+		synctest.Wait()
+		g.Open()
+		<-exited
+		var pe *PanicError
+		if err := <-waiter; !errors.As(err, &pe) || !pe.Goexit {
+			t.Fatalf("waiter = %v, want a *PanicError with Goexit", err)
+		}
+		if st := c.Stats(); st.Entries != 0 || st.Fetching != 0 || st.Panicked != 1 {
+			t.Fatalf("Stats = %+v", st)
 		}
 	})
 }

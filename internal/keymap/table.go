@@ -1,4 +1,4 @@
-package keyed
+package keymap
 
 // table is the hash table inside one shard: open addressing with linear
 // probing and backward-shift deletion (no tombstones), keyed by K with a
@@ -8,7 +8,7 @@ package keyed
 // lookup-then-delete, four map operations that each hash the key again
 // after we already hashed it to pick the shard, and a Go map reseeds its
 // hash (a chacha8 draw) every time it becomes empty, which for a lock
-// table is every other call. Measured on BenchmarkKeyedHot (1 goroutine):
+// table is every other call. Measured on BenchmarkKeyed/case=hot (1 goroutine):
 // the table cut Lock+Unlock from about 125 ns to about 50 ns. Here the key
 // is hashed once per call and the hash is reused for the shard and the
 // slot; a found slot is updated in place.
@@ -17,7 +17,10 @@ package keyed
 // and halves when it falls to 1/8, and an empty table larger than the
 // starting size is dropped entirely.
 //
-// All methods run under the shard lock.
+// All methods run under the shard lock. The exported ones are promoted to
+// Shard, which embeds the table, rather than wrapped: a wrapper around find
+// goes over the inlining budget, and Lock and Unlock call find on every
+// call.
 type table[K comparable, V any] struct {
 	slots []slot[K, V] // len is 0 or a power of two
 	n     int          // used slots
@@ -39,12 +42,15 @@ const (
 	slotShift = shardBits
 )
 
+// At returns the entry in slot i, to read or update in place.
+func (t *table[K, V]) At(i int) *V { return &t.slots[i].v }
+
 func (t *table[K, V]) home(h uint64) int {
 	return int(h>>slotShift) & (len(t.slots) - 1)
 }
 
-// find returns the index of k's slot, or -1.
-func (t *table[K, V]) find(h uint64, k K) int {
+// Find returns the index of k's slot, or -1 if k has no entry.
+func (t *table[K, V]) Find(h uint64, k K) int {
 	if t.n == 0 {
 		return -1
 	}
@@ -60,8 +66,9 @@ func (t *table[K, V]) find(h uint64, k K) int {
 	}
 }
 
-// insert adds k (which must be absent) with v and returns its index.
-func (t *table[K, V]) insert(h uint64, k K, v V) int {
+// Insert adds an entry v for k, which must have none, and returns its
+// slot.
+func (t *table[K, V]) Insert(h uint64, k K, v V) int {
 	if (t.n+1)*4 > len(t.slots)*3 {
 		t.resize(max(minSlots, 2*len(t.slots)))
 	}
@@ -79,9 +86,10 @@ func (t *table[K, V]) place(h uint64, k K, v V) int {
 	return i
 }
 
-// remove empties slot i and shifts back the slots of its probe run that
-// would otherwise become unreachable.
-func (t *table[K, V]) remove(i int) {
+// Remove removes the entry in slot i and shifts back the slots of its
+// probe run that would otherwise become unreachable: other slots' indexes
+// may change.
+func (t *table[K, V]) Remove(i int) {
 	t.n--
 	if t.n == 0 && len(t.slots) > dropAbove {
 		// Drop a grown table once it empties: memory follows the keys.

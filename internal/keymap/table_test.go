@@ -1,4 +1,4 @@
-package keyed
+package keymap
 
 import (
 	"math/rand/v2"
@@ -18,7 +18,7 @@ func TestTableModel(t *testing.T) {
 		for step := range 2000 {
 			k := rng.IntN(64)
 			h := weak(k)
-			i := tb.find(h, k)
+			i := tb.Find(h, k)
 			v, ok := ref[k]
 			if (i >= 0) != ok {
 				t.Fatalf("seed %d step %d: find(%d) = %d, map has it: %v", seed, step, k, i, ok)
@@ -28,11 +28,11 @@ func TestTableModel(t *testing.T) {
 					t.Fatalf("seed %d step %d: key %d value %d, want %d", seed, step, k, tb.slots[i].v, v)
 				}
 				if rng.IntN(3) > 0 {
-					tb.remove(i)
+					tb.Remove(i)
 					delete(ref, k)
 				}
 			} else {
-				tb.insert(h, k, step)
+				tb.Insert(h, k, step)
 				ref[k] = step
 			}
 			if tb.n != len(ref) {
@@ -46,7 +46,7 @@ func TestTableModel(t *testing.T) {
 				t.Fatalf("seed %d step %d: %d used slots, want %d", seed, step, used, len(ref))
 			}
 			for k, v := range ref {
-				if i := tb.find(weak(k), k); i < 0 || tb.slots[i].v != v {
+				if i := tb.Find(weak(k), k); i < 0 || tb.slots[i].v != v {
 					t.Fatalf("seed %d step %d: key %d lost", seed, step, k)
 				}
 			}
@@ -63,19 +63,19 @@ func TestTableShrinks(t *testing.T) {
 	h := func(k int) uint64 { return uint64(k)<<slotShift | 1<<63 }
 	const n = 10000
 	for k := range n {
-		tb.insert(h(k), k, struct{}{})
+		tb.Insert(h(k), k, struct{}{})
 	}
 	if len(tb.slots) < n {
 		t.Fatalf("%d slots for %d keys", len(tb.slots), n)
 	}
 	for k := range n - 10 {
-		tb.remove(tb.find(h(k), k))
+		tb.Remove(tb.Find(h(k), k))
 	}
 	if len(tb.slots) > 128 {
 		t.Fatalf("%d slots left for 10 keys", len(tb.slots))
 	}
 	for k := n - 10; k < n; k++ {
-		tb.remove(tb.find(h(k), k))
+		tb.Remove(tb.Find(h(k), k))
 	}
 	if tb.n != 0 || len(tb.slots) > dropAbove {
 		t.Fatalf("empty table keeps %d slots (n=%d)", len(tb.slots), tb.n)
@@ -83,12 +83,16 @@ func TestTableShrinks(t *testing.T) {
 }
 
 // The shards are padded to 128 bytes so that neighbours' locks never share
-// a cache line; the padding is written by hand, so check it.
+// a cache line; the padding is written by hand, so check it, for the entry
+// types the owners use (a value entry, a pointer entry).
 func TestShardSizes(t *testing.T) {
+	type entry struct {
+		n int
+		q Queue
+	}
 	for name, size := range map[string]uintptr{
-		"Mutex":   unsafe.Sizeof(mutexShard[string]{}),
-		"RWMutex": unsafe.Sizeof(rwShard[string]{}),
-		"Once":    unsafe.Sizeof(onceShard[string]{}),
+		"value entry":   unsafe.Sizeof(Shard[string, entry]{}),
+		"pointer entry": unsafe.Sizeof(Shard[int, *entry]{}),
 	} {
 		if size != 128 {
 			t.Errorf("%s shard is %d bytes, want 128", name, size)

@@ -32,7 +32,7 @@ func TestHugeRequestDoesNotOverflow(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	if st.InUse != 1 || st.Closed || st.Waiters != 0 {
+	if st.InUse != 1 || st.Closed || st.Waiting != 0 {
 		t.Fatalf("Stats after huge requests = %+v, want InUse 1, open, no waiters", st)
 	}
 	// The semaphore still works.

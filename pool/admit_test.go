@@ -3,8 +3,6 @@ package pool
 import (
 	"context"
 	"errors"
-	"math"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -13,14 +11,14 @@ import (
 	"github.com/sluice-go/sluice/sem"
 )
 
-// With CancelOnError, a Go call blocked when the first error is recorded
+// With WithCancelOnError, a Go call blocked when the first error is recorded
 // must return the context's error and its task must never run, even if
 // another worker looks for work between the error being recorded and the
 // context being cancelled (the worker cancels outside the group's lock).
 func TestCancelOnErrorBlockedGoNotAdmittedBeforeCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errA := errors.New("a")
-		p := New(context.Background(), 2, CancelOnError(), QueueSize(0))
+		p := New(context.Background(), 2, WithCancelOnError(), WithQueueSize(0))
 		b := newBlocker()
 		p.Go(b.task(0))
 		p.Go(b.task(1))
@@ -51,18 +49,6 @@ func TestCancelOnErrorBlockedGoNotAdmittedBeforeCancel(t *testing.T) {
 	})
 }
 
-// A limit the semaphore cannot hold is bad input to pool.New: the panic
-// names pool, not the sem it is built on.
-func TestNewLimitTooLargePanicsWithPoolMessage(t *testing.T) {
-	defer func() {
-		r := recover()
-		if s, ok := r.(string); !ok || !strings.HasPrefix(s, "pool: ") {
-			t.Fatalf("New(ctx, MaxInt) panicked with %v, want a message starting with \"pool: \"", r)
-		}
-	}()
-	New(context.Background(), math.MaxInt)
-}
-
 // A group fed without pause must not keep a shared slot from a waiter
 // that needs every slot: once someone waits on the semaphore, the group
 // stops taking new work into its queue, and its last worker hands the
@@ -71,7 +57,7 @@ func TestFedGroupDoesNotStarveLargeWaiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		s := sem.New(2)
-		p := Shared(ctx, s, QueueSize(2))
+		p := Shared(ctx, s, WithQueueSize(2))
 		gate := conctest.NewTurnstile()
 		task := func(ctx context.Context) error { return gate.Pass(ctx) }
 		for range 4 { // 2 running, 2 queued
@@ -125,7 +111,7 @@ func TestFedGroupDoesNotStarveLargeWaiter(t *testing.T) {
 		if err := p.Wait(); err != nil {
 			t.Fatal(err)
 		}
-		if st := s.Stats(); st.InUse != 0 || st.Waiters != 0 {
+		if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {
 			t.Fatalf("semaphore at the end: %+v", st)
 		}
 	})

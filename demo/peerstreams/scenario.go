@@ -1,4 +1,4 @@
-// Package peerstreams reproduces seed 001: a p2p node opens one outbound
+// Package peerstreams replays seed 001: a p2p node opens one outbound
 // stream per peer, from two paths that race.
 //
 // The dial path opens the stream after the handshake; the inbound path
@@ -10,13 +10,17 @@
 // a lock while a setup holds it lets a reconnect start a second setup
 // beside the first.
 //
-// Three nodes run the same two phases over a fake transport:
+// Three nodes run the same two phases over a fake transport (node.go):
 //
-//   - naive: check, open, register; no lock (the code before the fix).
-//   - seed fix: the same under a per-peer lock from a map, deleted on
-//     disconnect (the seed's fix), measured for its second flaw.
-//   - sluice: the setup is a [keyed.Once] per peer; disconnect calls
-//     Forget.
+//   - naive (naive.go): check, open, register; no lock (the code before
+//     the fix). Every peer gets two streams and one is orphaned.
+//   - seed fix (naive.go): the same under a per-peer lock from a map,
+//     deleted on disconnect (the seed's fix). No orphans, but a reconnect
+//     runs its setup beside the one in flight; its figures are reported
+//     beside the naive node's.
+//   - sluice (sluice.go): the setup is a [keyed.Once] per peer and
+//     disconnect calls Forget. One stream per peer, never two setups of a
+//     peer at once, and the entries follow the connected peers.
 //
 // Phase 1: the dial and inbound paths race for every peer: the network
 // answers only once both paths of every peer have made their move (each
@@ -32,14 +36,12 @@ package peerstreams
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluice-go/sluice/demo"
-	"github.com/sluice-go/sluice/keyed"
 )
 
 // Config sizes a run.
@@ -78,25 +80,6 @@ type Report struct {
 	EntriesAtEnd           int // every peer disconnected again
 
 	Elapsed time.Duration
-}
-
-// RunNaive runs the node as the seed's code was before the fix.
-func RunNaive(ctx context.Context, cfg Config) (Report, error) {
-	cfg = cfg.withDefaults()
-	return run(ctx, cfg, func(n *node) setupNode { return &naiveNode{node: n} })
-}
-
-// RunSeedFix runs the node with the seed's fix: a per-peer lock from a
-// map, deleted on disconnect.
-func RunSeedFix(ctx context.Context, cfg Config) (Report, error) {
-	cfg = cfg.withDefaults()
-	return run(ctx, cfg, func(n *node) setupNode { return &seedFixNode{node: n, locks: map[int]*sync.Mutex{}} })
-}
-
-// RunSluice runs the node with its setup in a keyed.Once.
-func RunSluice(ctx context.Context, cfg Config) (Report, error) {
-	cfg = cfg.withDefaults()
-	return run(ctx, cfg, func(n *node) setupNode { return &sluiceNode{node: n} })
 }
 
 // Scenario runs the naive node (with the seed fix's figures beside it) and
@@ -188,270 +171,6 @@ func sluiceResult(r Report) demo.Result {
 	}
 	return res
 }
-
-// ---- the fake transport ----
-
-var errConnClosed = errors.New("peerstreams: connection closed")
-
-type conn struct {
-	closed atomic.Bool
-}
-
-type stream struct {
-	peer int
-	conn *conn
-}
-
-// transport opens streams on the current connection to each peer. An open
-// is a network round trip: it waits until the run lets the network answer,
-// which holds a setup in progress for as long as the run needs. An open
-// whose connection closed meanwhile fails.
-type transport struct {
-	conns   []atomic.Pointer[conn]
-	opens   []atomic.Int32 // successful opens per peer, this phase
-	hold    atomic.Pointer[chan struct{}]
-	pending atomic.Int64 // opens in flight
-	opened  atomic.Int64 // successful opens, this phase
-}
-
-func newTransport(peers int) *transport {
-	t := &transport{
-		conns: make([]atomic.Pointer[conn], peers),
-		opens: make([]atomic.Int32, peers),
-	}
-	for p := range peers {
-		t.connect(p)
-	}
-	return t
-}
-
-func (t *transport) connect(peer int)    { t.conns[peer].Store(&conn{}) }
-func (t *transport) disconnect(peer int) { t.conns[peer].Load().closed.Store(true) }
-
-func (t *transport) openStream(ctx context.Context, peer int) (*stream, error) {
-	c := t.conns[peer].Load()
-	t.pending.Add(1)
-	defer t.pending.Add(-1)
-	// The round trip between the caller's check and its register.
-	if h := t.hold.Load(); h != nil {
-		select {
-		case <-*h:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if c.closed.Load() {
-		return nil, errConnClosed
-	}
-	t.opened.Add(1)
-	t.opens[peer].Add(1)
-	return &stream{peer: peer, conn: c}, nil
-}
-
-// resetCounts starts a phase's counts.
-func (t *transport) resetCounts() {
-	t.opened.Store(0)
-	for p := range t.opens {
-		t.opens[p].Store(0)
-	}
-}
-
-func (t *transport) doubleOpened() int {
-	n := 0
-	for p := range t.opens {
-		if t.opens[p].Load() > 1 {
-			n++
-		}
-	}
-	return n
-}
-
-// ---- the node ----
-
-// node is what all three variants share: the transport, the registry of
-// outbound streams (itself safe for concurrent use, as in the seed: the
-// bug is the check-then-act across the open, not the map), and the
-// tracker of setups in progress per peer.
-type node struct {
-	tr *transport
-
-	mu      sync.Mutex
-	out     map[int]*stream
-	orphans int
-
-	inSetup   []atomic.Int32
-	maxSetups atomic.Int32
-}
-
-func (n *node) hasOutbound(peer int) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.out[peer] != nil
-}
-
-// register records s as peer's outbound stream. A stream it replaces is
-// orphaned: open, unused, and never closed.
-func (n *node) register(peer int, s *stream) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.out[peer] != nil {
-		n.orphans++
-	}
-	n.out[peer] = s
-}
-
-// dropOutbound closes and forgets peer's stream (disconnect).
-func (n *node) dropOutbound(peer int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	delete(n.out, peer)
-}
-
-func (n *node) registered() (peers, orphans int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.out), n.orphans
-}
-
-// enterSetup records a setup of peer in progress and returns its end.
-func (n *node) enterSetup(peer int) (leave func()) {
-	c := n.inSetup[peer].Add(1)
-	for {
-		m := n.maxSetups.Load()
-		if c <= m || n.maxSetups.CompareAndSwap(m, c) {
-			break
-		}
-	}
-	return func() { n.inSetup[peer].Add(-1) }
-}
-
-// openAndRegister is the setup itself, common to all variants.
-func (n *node) openAndRegister(ctx context.Context, peer int) error {
-	defer n.enterSetup(peer)()
-	s, err := n.tr.openStream(ctx, peer)
-	if err != nil {
-		return err
-	}
-	n.register(peer, s)
-	return nil
-}
-
-type setupNode interface {
-	// setupOutbound is called by both the dial and the inbound path.
-	setupOutbound(ctx context.Context, peer int) error
-	// disconnect is the node's disconnect handler.
-	disconnect(peer int)
-	// entries counts the bookkeeping kept per peer.
-	entries() int
-	// racersWaiting reports whether, in phase 1, both paths of all n
-	// peers have made their move: each is opening a stream (its open
-	// held in the network) or waits for the other path's setup.
-	racersWaiting(n int) bool
-	// reconnectsWaiting reports whether all n phase-2 reconnects have
-	// reached the point where they wait (for the network, or for the
-	// setup in progress).
-	reconnectsWaiting(n int) bool
-}
-
-// naiveNode: check, open, register. No lock.
-type naiveNode struct{ *node }
-
-func (n *naiveNode) setupOutbound(ctx context.Context, peer int) error {
-	if n.hasOutbound(peer) {
-		return nil
-	}
-	return n.openAndRegister(ctx, peer)
-}
-
-func (n *naiveNode) disconnect(peer int) { n.dropOutbound(peer) }
-func (n *naiveNode) entries() int        { return 0 }
-
-// Nothing stops the second path: both pass the check and open.
-func (n *naiveNode) racersWaiting(k int) bool { return n.tr.pending.Load() >= int64(2*k) }
-func (n *naiveNode) reconnectsWaiting(k int) bool {
-	return n.tr.pending.Load() >= int64(2*k)
-}
-
-// seedFixNode: the seed's fix, a per-peer lock around check-and-open,
-// deleted on disconnect.
-type seedFixNode struct {
-	*node
-	locksMu sync.Mutex
-	locks   map[int]*sync.Mutex
-	waiting atomic.Int64 // callers at or in l.Lock()
-}
-
-func (n *seedFixNode) setupOutbound(ctx context.Context, peer int) error {
-	n.locksMu.Lock()
-	l := n.locks[peer]
-	if l == nil {
-		l = new(sync.Mutex)
-		n.locks[peer] = l
-	}
-	n.locksMu.Unlock()
-	n.waiting.Add(1)
-	l.Lock()
-	n.waiting.Add(-1)
-	defer l.Unlock()
-	if n.hasOutbound(peer) {
-		return nil
-	}
-	return n.openAndRegister(ctx, peer)
-}
-
-func (n *seedFixNode) disconnect(peer int) {
-	n.locksMu.Lock()
-	delete(n.locks, peer) // "lock entries are cleared on disconnect"
-	n.locksMu.Unlock()
-	n.dropOutbound(peer)
-}
-
-func (n *seedFixNode) entries() int {
-	n.locksMu.Lock()
-	defer n.locksMu.Unlock()
-	return len(n.locks)
-}
-
-// One path holds the lock and opens; the other is at the lock. (It may
-// not be parked in Lock yet, but once it has counted itself it can only
-// take the lock after the holder registered, so the outcome is the same.)
-func (n *seedFixNode) racersWaiting(k int) bool {
-	return n.tr.pending.Load() >= int64(k) && n.waiting.Load() >= int64(k)
-}
-
-func (n *seedFixNode) reconnectsWaiting(k int) bool {
-	return n.tr.pending.Load() >= int64(2*k)
-}
-
-// sluiceNode: the setup runs in a keyed.Once; disconnect forgets the peer.
-type sluiceNode struct {
-	*node
-	once keyed.Once[int]
-}
-
-func (n *sluiceNode) setupOutbound(ctx context.Context, peer int) error {
-	return n.once.Do(ctx, peer, func(ctx context.Context) error {
-		return n.openAndRegister(ctx, peer)
-	})
-}
-
-func (n *sluiceNode) disconnect(peer int) {
-	n.dropOutbound(peer)
-	n.once.Forget(peer)
-}
-
-func (n *sluiceNode) entries() int { return n.once.Len() }
-
-// One path runs the setup and opens; the other has joined it in Do.
-func (n *sluiceNode) racersWaiting(k int) bool {
-	return n.tr.pending.Load() >= int64(k) && n.once.Stats().Waiters >= k
-}
-
-func (n *sluiceNode) reconnectsWaiting(k int) bool {
-	return n.once.Stats().Waiters >= k
-}
-
-// ---- the run ----
 
 func run(ctx context.Context, cfg Config, mk func(*node) setupNode) (Report, error) {
 	start := time.Now()

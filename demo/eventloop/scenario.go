@@ -1,20 +1,22 @@
-// Package eventloop reproduces seed 003: an async scoring pipeline called
+// Package eventloop replays seed 003: an async scoring pipeline called
 // blocking HTTP helpers from its event loop, so every slow call stalled
 // every other task on the loop, and nothing said which call it was.
 //
-// One [loop.Loop] owns the pipeline's state (the scores, the progress). It
-// scores workers, each needing two calls to an HTTP API (a user lookup,
-// then the merged pull requests) that answers after 200 ms, while a cheap
-// status request arrives every 10 ms from outside. Both variants run on the
-// same loop type with its watchdog on:
+// One [loop.Loop] owns the pipeline's state (the scores). It scores
+// workers, each needing two calls to an HTTP API that answers after
+// 200 ms (a user lookup, then the user's merged pull requests), while a
+// cheap status request arrives every 10 ms from outside. Both variants run
+// on the same loop type with its watchdog on:
 //
-//   - naive: each worker is scored by a handler that makes the two calls
-//     itself, the way the seed's code did. The loop is blocked 400 ms per
-//     worker; status requests queue behind it. The watchdog names the
-//     handler and shows the HTTP call it is stuck in.
-//   - sluice: the handler starts the calls with [loop.Offload]; they run on
-//     the loop's workers and each result comes back onto the loop as a
-//     handler, which updates the scores. The loop is never blocked.
+//   - naive (naive.go): each worker is scored by a handler that makes the
+//     two calls itself, the way the seed's code did. The loop is blocked
+//     400 ms per worker and status requests queue behind it; the watchdog
+//     names the handler and shows the HTTP call it is stuck in.
+//   - sluice (sluice.go): written as a user of the loop package would:
+//     each blocking call is one [loop.Offload], and its answer comes back
+//     onto the loop as a handler, the only place the state changes. The
+//     loop is never blocked: status requests are answered at once and the
+//     watchdog has nothing to report.
 //
 // The naive variant scores fewer workers than the sluice one (5 instead of
 // 50 by default): its status latency does not depend on the number of
@@ -22,17 +24,19 @@
 // workers would take 20 s. Both variants' scores are checked against the
 // values the API serves, and against each other for the workers both
 // score.
+//
+// The harness (scenario.go) serves the API on loopback HTTP, as `sluice
+// demo` runs it, or in process, so that the tests can run both variants
+// in a testing/synctest bubble with exact figures; api.go is the API.
 package eventloop
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -94,70 +98,6 @@ type Report struct {
 	BlockedIn            string // the HTTP call the first report's stack shows
 }
 
-// RunNaive scores workers with handlers that make their HTTP calls on the
-// loop, as the seed's pipeline did: one worker after another, each
-// handler queueing the next when it is done, so status requests that
-// arrive meanwhile wait for one handler at most (two calls).
-func RunNaive(ctx context.Context, cfg Config) (Report, error) {
-	cfg = cfg.withDefaults(5)
-	return run(ctx, cfg, func(p *pipeline) error {
-		var scoreWorker func(w int) func(*state)
-		scoreWorker = func(w int) func(*state) {
-			return func(s *state) {
-				user, err := p.api.user(ctx, w) // blocks the loop
-				if err != nil {
-					s.fail(err)
-					return
-				}
-				merged, err := p.api.merged(ctx, w) // blocks the loop again
-				s.record(w, user, merged, err)
-				if w+1 < cfg.Workers {
-					if err := p.l.PostNamed(ctx, "scoreWorker", scoreWorker(w+1)); err != nil {
-						s.fail(err)
-					}
-				}
-			}
-		}
-		return p.l.PostNamed(ctx, "scoreWorker", scoreWorker(0))
-	})
-}
-
-// RunSluice scores workers with handlers that Offload their HTTP calls;
-// the results come back onto the loop as handlers. Every worker starts at
-// once; the calls wait on the API side by side on the loop's workers.
-func RunSluice(ctx context.Context, cfg Config) (Report, error) {
-	cfg = cfg.withDefaults(50)
-	return run(ctx, cfg, func(p *pipeline) error {
-		scoreWorker := func(w int) func(*state) {
-			return func(s *state) {
-				err := loop.Offload(p.l, ctx,
-					func(ctx context.Context) (user, error) { return p.api.user(ctx, w) },
-					func(s *state, u user, err error) {
-						if err != nil {
-							s.fail(err)
-							return
-						}
-						err = loop.Offload(p.l, ctx,
-							func(ctx context.Context) (int, error) { return p.api.merged(ctx, w) },
-							func(s *state, merged int, err error) { s.record(w, u, merged, err) })
-						if err != nil {
-							s.fail(err)
-						}
-					})
-				if err != nil {
-					s.fail(err)
-				}
-			}
-		}
-		for w := range cfg.Workers {
-			if err := p.l.PostNamed(ctx, "scoreWorker", scoreWorker(w)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // state is what the loop owns. Only handlers touch it.
 type state struct {
 	want   int
@@ -166,6 +106,7 @@ type state struct {
 	done   chan struct{} // closed when every worker is scored or one failed
 }
 
+// record stores worker w's score, or fails the run with err.
 func (s *state) record(w int, u user, merged int, err error) {
 	if err != nil {
 		s.fail(err)
@@ -177,6 +118,7 @@ func (s *state) record(w int, u user, merged int, err error) {
 	}
 }
 
+// fail ends the run with its first error.
 func (s *state) fail(err error) {
 	if s.err == nil {
 		s.err = err
@@ -184,23 +126,16 @@ func (s *state) fail(err error) {
 	}
 }
 
-type user struct {
-	ID      int `json:"id"`
-	Commits int `json:"commits"`
-}
-
-// score is the pipeline's scoring rule.
-func score(u user, merged int) int { return merged*10 + u.Commits }
-
-// What the API serves for worker w, so the scores can be checked.
-func commitsOf(w int) int { return (w*7)%13 + 1 }
-func mergedOf(w int) int  { return (w*3)%5 + 1 }
-
+// pipeline is what a variant's handlers reach: the loop and the API.
 type pipeline struct {
 	l   *loop.Loop[state]
 	api *api
 }
 
+// run is the harness both variants share: it serves the API, starts the
+// loop with its watchdog, asks for status every cfg.StatusEvery from
+// outside the loop, lets start queue the variant's first handlers, waits
+// until every worker is scored, and reports what it measured.
 func run(ctx context.Context, cfg Config, start func(p *pipeline) error) (Report, error) {
 	var a *api
 	if cfg.inProcess {
@@ -349,95 +284,6 @@ func blockedIn(stack string) string {
 		return httpCall
 	}
 	return found
-}
-
-// api is the client side of the scoring API.
-type api struct {
-	base   string
-	client *http.Client
-}
-
-func (a *api) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("eventloop: GET %s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-func (a *api) user(ctx context.Context, w int) (user, error) {
-	var u user
-	err := a.get(ctx, "/user/"+strconv.Itoa(w), &u)
-	if err == nil && u.ID != w {
-		err = fmt.Errorf("eventloop: asked for user %d, got %d", w, u.ID)
-	}
-	return u, err
-}
-
-func (a *api) merged(ctx context.Context, w int) (int, error) {
-	var v struct {
-		Merged int `json:"merged"`
-	}
-	err := a.get(ctx, "/merged/"+strconv.Itoa(w), &v)
-	return v.Merged, err
-}
-
-// newAPI is the scoring API's handler, answering after delay.
-func newAPI(delay time.Duration) http.Handler {
-	mux := http.NewServeMux()
-	wait := func(r *http.Request) bool {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-r.Context().Done():
-			return false
-		}
-	}
-	id := func(w http.ResponseWriter, r *http.Request) (int, bool) {
-		n, err := strconv.Atoi(r.PathValue("id"))
-		if err != nil {
-			http.Error(w, "bad id", http.StatusBadRequest)
-			return 0, false
-		}
-		return n, wait(r)
-	}
-	mux.HandleFunc("GET /user/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if n, ok := id(w, r); ok {
-			json.NewEncoder(w).Encode(user{ID: n, Commits: commitsOf(n)})
-		}
-	})
-	mux.HandleFunc("GET /merged/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if n, ok := id(w, r); ok {
-			json.NewEncoder(w).Encode(map[string]int{"merged": mergedOf(n)})
-		}
-	})
-	return mux
-}
-
-// inProcess is an http.RoundTripper that serves each request with h on
-// the caller's goroutine: no sockets, so it blocks only where h does.
-type inProcess struct{ h http.Handler }
-
-func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
-	sreq := req.Clone(req.Context()) // the mux writes its match into the request
-	sreq.RequestURI = req.URL.RequestURI()
-	sreq.Body = http.NoBody
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, sreq)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	return rec.Result(), nil
 }
 
 // StatusTarget is the sluice variant's bound on status latency (p99).
