@@ -78,6 +78,15 @@
 //     just made and has not shared (e is the entry found and locked, or a
 //     new one).
 //
+// Codec methods (MarshalJSON, UnmarshalJSON, GobEncode, ...: called by the
+// encoders, under the caller's lock around json.Marshal(s) or on a value
+// being filled), OnStart and loadXFromY set-up, and functions whose doc says
+// they are for tests only count neither way. A struct held by value whose
+// type has Lock and Unlock (a wrapper such as cmtsync.Mutex) guards itself,
+// as one with a sync.Mutex does. A call of a method of this package that
+// only reads through its receiver (Size, Len, getters) is a read of the
+// field, not a use of a client.
+//
 // Method calls on an interface field (a store behind an interface) do not
 // make the field mutable: the implementation guards itself or not. A
 // method value handed to a function that only calls it (s.walk(p,
@@ -292,7 +301,12 @@ func run(pass *analysis.Pass) (res any, err error) {
 }
 
 var (
-	lifecycle    = regexp.MustCompile(`^([iI]nit|[sS]etup|[sS]tart|[cC]onfigure|[oO]pen|[sS]et[A-Z]|[rR]estore|[rR]ecover)`)
+	lifecycle    = regexp.MustCompile(`^([iI]nit|[sS]etup|[sS]tart|[cC]onfigure|[oO]pen|[sS]et[A-Z]|[rR]estore|[rR]ecover|OnStart$|[lL]oad[A-Z]?\w*From[A-Z])`)
+	// codecs are called by encoding/json, gob and friends, from a caller
+	// that holds the lock around json.Marshal(s) or fills a value not yet
+	// shared: what they touch counts neither way.
+	codecs      = map[string]bool{"MarshalJSON": true, "UnmarshalJSON": true, "MarshalText": true, "UnmarshalText": true, "MarshalBinary": true, "UnmarshalBinary": true, "GobEncode": true, "GobDecode": true, "MarshalYAML": true, "UnmarshalYAML": true}
+	testOnlyDoc = regexp.MustCompile(`(?i)(for testing( purposes)? only|only (be )?(used )?(for|in) tests?|for tests only|test[- ]only|used (only )?(in|by) tests)`)
 	checklocksRe = regexp.MustCompile(`\+checklocks(read)?:([\w.]+)`)
 	callerHolds  = regexp.MustCompile(`(?i)(callers? (must )?(hold|holds|have|has)|must be called with|must hold|requires? .{0,40}(held|lock)|(lock|mu|mutex)\w* (is |must be )?(held|locked)|with .{0,40}(held|locked)\b|while holding|assumes? .{0,40}(held|locked))`)
 )
@@ -340,9 +354,13 @@ func (st *state) annotations() {
 			// fooNoLock, etcd's unsafeFoo.
 			fi.assumeHeld = true
 		}
-		if fn.Parent() == nil && lifecycle.MatchString(fn.Name()) {
-			// Set-up before the value is shared: init, Start, SetX.
+		if fn.Parent() == nil && (lifecycle.MatchString(fn.Name()) || codecs[fn.Name()]) {
+			// Set-up before the value is shared: init, Start, SetX,
+			// loadFromFile; and codec methods (see codecs).
 			fi.setup = true
+		}
+		if fd, ok := fn.Syntax().(*ast.FuncDecl); ok && fd.Doc != nil && testOnlyDoc.MatchString(fd.Doc.Text()) {
+			fi.test = true // "should be used for testing purposes only"
 		}
 		if tf := pass.Fset.File(fn.Pos()); tf != nil && strings.HasSuffix(tf.Name(), "_test.go") {
 			fi.test = true
@@ -566,7 +584,7 @@ func (st *state) solve() {
 			fresh := true
 			trusted, setupOnly := 0, 0
 			for _, s := range ss {
-				if fi := st.info[topLevel(s.caller)]; fi != nil && !st.enclosing(s.caller, func(f *ssa.Function) bool { return st.inGo[f] }) && (fi.assumeHeld || fi.setup) && !(s.ok && holdsUnder(s.held, s.recv.key)) {
+				if fi := st.info[topLevel(s.caller)]; fi != nil && !s.goStmt && !st.enclosing(s.caller, func(f *ssa.Function) bool { return st.inGo[f] }) && (fi.assumeHeld || fi.setup) && !(s.ok && holdsUnder(s.held, s.recv.key)) {
 					trusted++
 					if fi.setup && !fi.assumeHeld {
 						setupOnly++
@@ -1531,6 +1549,9 @@ func (st *state) classifyValue(a *access, v ssa.Value) {
 			if !c.IsInvoke() && !pointerish(v.Type()) {
 				continue // a value-receiver method on plain data changes nothing shared
 			}
+			if fn := c.StaticCallee(); fn != nil && !c.IsInvoke() && readOnly(fn, 3) {
+				continue // voteSet.valSet.Size(): a method that only reads its receiver
+			}
 			a.kind = max(a.kind, kCall)
 			if c.IsInvoke() {
 				a.ifaceCall = true
@@ -1543,6 +1564,86 @@ func (st *state) classifyValue(a *access, v ssa.Value) {
 }
 
 type box struct{ iface, concrete types.Type }
+
+// readOnly reports whether the method fn (with a body in this package)
+// only reads through its receiver: no store, map update, or delete through
+// it, no goroutine, and no call that hands the receiver, or anything
+// reached from it, to a function that is not itself read-only.
+func readOnly(fn *ssa.Function, depth int) bool {
+	if depth == 0 || len(fn.Blocks) == 0 || fn.Signature.Recv() == nil || len(fn.Params) == 0 {
+		return false
+	}
+	recv := fn.Params[0]
+	derived := map[ssa.Value]bool{recv: true}
+	// Values reached from the receiver: field and element addresses and
+	// loads, in block order (SSA defines before use, except through phis).
+	for _, b := range fn.Blocks {
+		for _, in := range b.Instrs {
+			switch in := in.(type) {
+			case *ssa.FieldAddr:
+				derived[in] = derived[in.X]
+			case *ssa.Field:
+				derived[in] = derived[in.X]
+			case *ssa.IndexAddr:
+				derived[in] = derived[in.X]
+			case *ssa.Index:
+				derived[in] = derived[in.X]
+			case *ssa.UnOp:
+				if in.Op == token.MUL {
+					derived[in] = derived[in.X]
+				}
+			case *ssa.Slice:
+				derived[in] = derived[in.X]
+			}
+		}
+	}
+	for _, b := range fn.Blocks {
+		for _, in := range b.Instrs {
+			switch in := in.(type) {
+			case *ssa.Store:
+				if derived[in.Addr] {
+					return false
+				}
+			case *ssa.MapUpdate:
+				if derived[in.Map] {
+					return false
+				}
+			case *ssa.Go, *ssa.Defer:
+				return false
+			case *ssa.Call:
+				c := in.Common()
+				if b, ok := c.Value.(*ssa.Builtin); ok {
+					switch b.Name() {
+					case "len", "cap", "print", "println", "min", "max":
+						continue
+					}
+					for _, a := range c.Args {
+						if derived[a] {
+							return false // delete, clear, copy, append into it
+						}
+					}
+					continue
+				}
+				passes := c.IsInvoke() && derived[c.Value]
+				for _, a := range c.Args {
+					if derived[a] {
+						if _, isPtr := a.Type().Underlying().(*types.Pointer); isPtr || pointerish(a.Type()) {
+							passes = true
+						}
+					}
+				}
+				if !passes {
+					continue
+				}
+				callee := c.StaticCallee()
+				if callee == nil || c.IsInvoke() || callee.Signature.Recv() == nil || !readOnly(callee, depth-1) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
 
 // safeIface reports whether t is an interface every implementation the
 // package puts in it locks itself (a store behind an interface).
@@ -1626,8 +1727,32 @@ func selfSynced(t types.Type) bool {
 				return true
 			}
 		}
+		if lockLike(st.Field(i).Type()) {
+			return true // cmtsync.Mutex, a wrapper with Lock and Unlock
+		}
 	}
 	return false
+}
+
+// lockLike reports whether t, a struct or named type held by value, has
+// Lock and Unlock methods (on its pointer): a mutex wrapper.
+func lockLike(t types.Type) bool {
+	if _, isPtr := t.Underlying().(*types.Pointer); isPtr {
+		return false
+	}
+	if _, isIface := t.Underlying().(*types.Interface); isIface {
+		return false
+	}
+	ms := types.NewMethodSet(types.NewPointer(t))
+	has := func(name string) bool {
+		sel := ms.Lookup(nil, name)
+		if sel == nil {
+			return false
+		}
+		sig, _ := sel.Type().(*types.Signature)
+		return sig != nil && sig.Params().Len() == 0 && sig.Results().Len() == 0
+	}
+	return has("Lock") && has("Unlock")
 }
 
 // candidateType reports whether a field of type t can be inferred guarded.

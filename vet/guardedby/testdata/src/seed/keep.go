@@ -115,3 +115,37 @@ func (r *Registry) total() int {
 	defer r.mu.Unlock()
 	return r.Sum()
 }
+
+// A goroutine started by a set-up function is not set-up: it runs while
+// the value is shared.
+type requester struct {
+	mtx    sync.Mutex
+	peerID string
+}
+
+func (r *requester) OnStart() error {
+	go r.requestRoutine()
+	return nil
+}
+
+func (r *requester) assignPeer(p string) {
+	r.mtx.Lock()
+	r.peerID = p
+	r.mtx.Unlock()
+}
+
+func (r *requester) reset() {
+	r.mtx.Lock()
+	r.peerID = ""
+	r.mtx.Unlock()
+}
+
+func (r *requester) peer() string {
+	r.mtx.Lock()
+	defer r.mtx.Unlock()
+	return r.peerID
+}
+
+func (r *requester) requestRoutine() {
+	println(r.peerID) // want `r.peerID is read without holding r.mtx`
+}
