@@ -301,12 +301,12 @@ func run(pass *analysis.Pass) (res any, err error) {
 }
 
 var (
-	lifecycle    = regexp.MustCompile(`^([iI]nit|[sS]etup|[sS]tart|[cC]onfigure|[oO]pen|[sS]et[A-Z]|[rR]estore|[rR]ecover|OnStart$|[lL]oad[A-Z]?\w*From[A-Z])`)
+	lifecycle = regexp.MustCompile(`^([iI]nit|[sS]etup|[sS]tart|[cC]onfigure|[oO]pen|[sS]et[A-Z]|[rR]estore|[rR]ecover|OnStart$|[lL]oad[A-Z]?\w*From[A-Z])`)
 	// codecs are called by encoding/json, gob and friends, from a caller
 	// that holds the lock around json.Marshal(s) or fills a value not yet
 	// shared: what they touch counts neither way.
-	codecs      = map[string]bool{"MarshalJSON": true, "UnmarshalJSON": true, "MarshalText": true, "UnmarshalText": true, "MarshalBinary": true, "UnmarshalBinary": true, "GobEncode": true, "GobDecode": true, "MarshalYAML": true, "UnmarshalYAML": true}
-	testOnlyDoc = regexp.MustCompile(`(?i)(for testing( purposes)? only|only (be )?(used )?(for|in) tests?|for tests only|test[- ]only|used (only )?(in|by) tests)`)
+	codecs       = map[string]bool{"MarshalJSON": true, "UnmarshalJSON": true, "MarshalText": true, "UnmarshalText": true, "MarshalBinary": true, "UnmarshalBinary": true, "GobEncode": true, "GobDecode": true, "MarshalYAML": true, "UnmarshalYAML": true}
+	testOnlyDoc  = regexp.MustCompile(`(?i)(for testing( purposes)? only|only (be )?(used )?(for|in) tests?|for tests only|test[- ]only|used (only )?(in|by) tests)`)
 	checklocksRe = regexp.MustCompile(`\+checklocks(read)?:([\w.]+)`)
 	callerHolds  = regexp.MustCompile(`(?i)(callers? (must )?(hold|holds|have|has)|must be called with|must hold|requires? .{0,40}(held|lock)|(lock|mu|mutex)\w* (is |must be )?(held|locked)|with .{0,40}(held|locked)\b|while holding|assumes? .{0,40}(held|locked))`)
 )
