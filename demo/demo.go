@@ -13,6 +13,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/sluice-go/sluice/debug"
 )
 
 // Variant names.
@@ -63,5 +65,28 @@ type Scenario struct {
 	// Run runs both variants, naive first, and returns their results. An
 	// error means the scenario could not run at all (not that a variant
 	// failed its checks: that is a Result with OK false).
-	Run func(ctx context.Context) ([]Result, error)
+	Run func(ctx context.Context, opt Options) ([]Result, error)
+}
+
+// Options are what the sluice command passes to a scenario's Run. The
+// zero Options run it as `sluice demo` always has.
+type Options struct {
+	// Registry, when not nil, is where the scenario registers the
+	// primitives its variants build, as it builds them, so that a debug
+	// page (`sluice demo -debug ADDR`) shows them while it runs. Names are
+	// "<scenario>/<what it is>", e.g. "recovery/slots". Registering
+	// changes none of the scenario's figures or checks: the registry only
+	// reads Stats when the page is read, and counts waits on the waiters'
+	// own goroutines.
+	Registry *debug.Registry
+}
+
+// Register registers p in reg under name, or does nothing when reg is nil.
+// Its error is the registry's (a name taken twice, say, when one registry
+// is given to two runs of a scenario).
+func Register(reg *debug.Registry, name string, p any) error {
+	if reg == nil {
+		return nil
+	}
+	return reg.Register(name, p)
 }

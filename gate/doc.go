@@ -62,6 +62,19 @@
 // happened, so the gate never returns from a write while its fn runs; give
 // ctx a deadline to bound the wait.
 //
+// # Figures and hooks
+//
+// [Gate.Stats] keeps, per lane (Read, Write, Stream), running totals
+// (Admitted, Cancelled, Panicked; TimedOut for reads and stream
+// admissions) and the oldest waiting call's wait (ReadOldestWait,
+// WriteOldestWait, StreamOldestWait). [Gate.OnWait] adds a hook called
+// with each waiting call's wait, in every lane, once it is admitted. Only
+// a call that has to wait reads the clock or the hook list, and, while
+// runtime/trace is on, waits inside a region ("sluice/gate: Read wait",
+// "... ReadInline wait", "... Write wait", "... Stream wait"). An
+// uncontended ReadInline pays for none of it: ReadAdmitted comes from the
+// semaphore's own total.
+//
 // # Errors, panics and Close
 //
 // Errors are [ErrClosed], [*DeadlineError] (matches [ErrDeadline] and

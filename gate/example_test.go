@@ -23,10 +23,12 @@ func Example() {
 		fmt.Println("head:", head)
 		return nil
 	})
-	fmt.Printf("%+v\n", g.Stats())
+	st := g.Stats()
+	fmt.Printf("reads admitted %d, writes admitted %d, in use %d, waiting %d\n",
+		st.ReadAdmitted, st.WriteAdmitted, st.ReadInUse+st.WriteInUse, st.ReadWaiting+st.WriteWaiting)
 	// Output:
 	// head: 100
-	// {ReadCapacity:64 ReadInUse:0 ReadOverdue:0 ReadWaiting:0 WriteInUse:0 WriteWaiting:0 StreamCapacity:8 StreamInUse:0 StreamWaiting:0 TimedOut:0 Closed:false}
+	// reads admitted 1, writes admitted 1, in use 0, waiting 0
 }
 
 func ExampleGate_Read_deadline() {

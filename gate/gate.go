@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/internal/panics"
 	"github.com/sluice-go/sluice/sem"
 )
@@ -33,12 +34,24 @@ type Gate struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 
-	writeWaiting atomic.Int64
-	writeInUse   atomic.Int64 // 1 while a write's fn runs
-	overdue      atomic.Int64 // reads whose caller returned while fn runs
-	timedOut     atomic.Int64
-	goroutines   atomic.Int64 // gate-owned goroutines still running
-	shards       [callShards]callShard
+	writeInUse atomic.Int64 // 1 while a write's fn runs
+	overdue    atomic.Int64 // reads whose caller returned while fn runs
+	timedOut   atomic.Int64
+	goroutines atomic.Int64 // gate-owned goroutines still running
+	shards     [callShards]callShard
+
+	// The lanes' waiters and totals (see observe.go). Reads are not
+	// counted here: ReadAdmitted is derived from the read semaphore's own
+	// total, which costs the fast path nothing (see readAdmitted);
+	// readHigh is the most it has reported.
+	readLane, writeLane, streamLane lane
+	readHigh                        atomic.Int64
+	writeAdmitted, streamAdmitted   atomic.Int64
+	readCancelled, writeCancelled   atomic.Int64
+	streamCancelled                 atomic.Int64
+	readPanicked, writePanicked     atomic.Int64
+	streamPanicked                  atomic.Int64
+	hooks                           fifo.Hooks // OnWait's; loaded only by callers that waited
 
 	// Wait support. A finishing call signals only while someone waits
 	// (idleWaiters > 0), so the common path costs one uncontended load.
@@ -102,22 +115,35 @@ func (g *Gate) Write(ctx context.Context, fn func(context.Context) error) error 
 	if g.closed.Load() {
 		return ErrClosed
 	}
-	g.writeWaiting.Add(1)
-	err := g.readers.Acquire(ctx, g.size)
-	g.writeWaiting.Add(-1)
-	if err != nil {
-		g.signalIdle() // see waitFailed
-		if errors.Is(err, sem.ErrClosed) {
-			return ErrClosed
+	if !isDone(ctx) && g.readers.TryAcquire(g.size) {
+		g.writeAdmitted.Add(1) // right after: see readAdmitted
+	} else {
+		waited, err := g.wait(ctx, g.readers, g.size, &g.writeLane, "sluice/gate: Write wait", &g.writeAdmitted, nil)
+		if err != nil {
+			g.signalIdle() // see waitFailed
+			if errors.Is(err, sem.ErrClosed) {
+				return ErrClosed
+			}
+			if waited {
+				g.writeCancelled.Add(1) // ctx ended: the write has no deadline of its own
+			}
+			return err
 		}
-		return err
 	}
 	g.writeInUse.Store(1)
-	defer g.endWrite()
-	return fn(ctx)
+	normal := false
+	defer g.endWrite(&normal)
+	err := fn(ctx)
+	normal = true
+	return err
 }
 
-func (g *Gate) endWrite() {
+// endWrite gives the write's permits back; normal is false when fn
+// panicked or called runtime.Goexit.
+func (g *Gate) endWrite(normal *bool) {
+	if !*normal {
+		g.writePanicked.Add(1)
+	}
 	g.writeInUse.Store(0)
 	g.readers.Release(g.size)
 	g.signalIdle()
@@ -145,11 +171,15 @@ func (g *Gate) Stream(ctx context.Context, fn func(context.Context) error) error
 	}
 	start := time.Now()
 	setup, cancelSetup := context.WithDeadline(ctx, start.Add(g.deadline))
-	err := g.streams.Acquire(setup, 1)
-	if err != nil {
-		err = g.waitFailed(ctx, setup, err, start, "stream")
-		cancelSetup()
-		return err
+	if !isDone(setup) && g.streams.TryAcquire(1) {
+		g.streamAdmitted.Add(1)
+	} else {
+		waited, err := g.wait(setup, g.streams, 1, &g.streamLane, "sluice/gate: Stream wait", &g.streamAdmitted, cancelSetup)
+		if err != nil {
+			err = g.waitFailed(ctx, setup, err, start, "stream", waited, &g.streamCancelled)
+			cancelSetup()
+			return err
+		}
 	}
 	cancelSetup()
 	admitted := time.Now()
@@ -165,6 +195,7 @@ func (g *Gate) runStream(ctx context.Context, cancel context.CancelFunc, stop fu
 	// hook while the goroutine unwinds (a Goexit cannot be stopped).
 	end := func(pe *PanicError) {
 		if pe != nil {
+			g.streamPanicked.Add(1)
 			name := OpName(ctx)
 			pe.Op = opLabel("stream", name)
 			g.hook(Event{Kind: Panicked, Lane: "stream", Op: name, Started: started,
@@ -189,12 +220,13 @@ func opLabel(lane, name string) string {
 
 // waitFailed turns the error of a failed permit wait into the gate's:
 // ErrClosed, a *DeadlineError when the wait's own ctx (wctx, carrying the
-// deadline) expired, or ctx's error.
+// deadline) expired, or ctx's error. A wait that had begun (waited) and
+// ended with ctx's error counts in cancelled.
 //
 // It also wakes Wait: a wait that is granted permits just as its ctx ends
 // gives them back inside the semaphore, and a Wait that saw them held for
 // that instant must look again.
-func (g *Gate) waitFailed(ctx, wctx context.Context, err error, start time.Time, lane string) error {
+func (g *Gate) waitFailed(ctx, wctx context.Context, err error, start time.Time, lane string, waited bool, cancelled *atomic.Int64) error {
 	g.signalIdle()
 	if errors.Is(err, sem.ErrClosed) {
 		return ErrClosed
@@ -204,6 +236,9 @@ func (g *Gate) waitFailed(ctx, wctx context.Context, err error, start time.Time,
 		return newDeadlineError(wctx, start, lane, true)
 	}
 	if cerr := ctx.Err(); cerr != nil {
+		if waited {
+			cancelled.Add(1)
+		}
 		return cerr
 	}
 	if g.closed.Load() {
@@ -284,43 +319,96 @@ func (g *Gate) goroutineDone() {
 }
 
 // Stats is a snapshot of a gate, by lane.
+//
+// The lanes: Read counts [Gate.Read] and [Gate.ReadInline] calls, Write
+// [Gate.Write], Stream [Gate.Stream]. Waiting and OldestWait count a call
+// from when its permit or slot was not free at once (it started to wait)
+// until its wait ends. No lane refuses a call at once (there is no Try),
+// so the gate has no Rejected figures; calls refused by Close are not
+// counted anywhere.
 type Stats struct {
-	ReadCapacity   int64 // read permits in all ([WithReaders])
-	ReadInUse      int64 // reads holding a permit, overdue ones included
-	ReadOverdue    int64 // reads whose caller already returned while fn still runs
-	ReadWaiting    int64 // reads queued for a permit
-	WriteInUse     int64 // 1 while a write's fn runs, else 0
-	WriteWaiting   int64 // writes queued (waiting for the drain or for another write)
-	StreamCapacity int64 // stream slots in all ([WithStreams])
-	StreamInUse    int64 // streams admitted whose fn has not returned
-	StreamWaiting  int64 // streams queued for a slot
-	TimedOut       int64 // total: reads and stream admissions that ended in a deadline error
-	Closed         bool  // Close has been called
+	ReadCapacity int64 // read permits in all ([WithReaders])
+	ReadInUse    int64 // reads holding a permit, overdue ones included
+	ReadOverdue  int64 // reads whose caller already returned while fn still runs
+	ReadWaiting  int64 // reads waiting for a permit
+	// ReadOldestWait is how long the read waiting longest now has waited;
+	// 0 when none waits. Likewise WriteOldestWait, StreamOldestWait.
+	ReadOldestWait time.Duration
+	// ReadAdmitted counts reads let in (given a permit), at once or after
+	// a wait. It is the read semaphore's own total less the writes, so
+	// reads pay nothing for it; a snapshot taken as a write is being let
+	// in may count that write as a read, and the figure then stays one
+	// ahead until the next read is let in (it never goes down).
+	ReadAdmitted int64
+	// ReadCancelled counts reads whose caller got its ctx's cancellation
+	// back: while waiting for a permit, or (Read only) while fn ran, fn
+	// then running on as overdue. A ctx deadline ends a read as TimedOut.
+	ReadCancelled int64
+	// ReadPanicked counts read fns that panicked or called
+	// runtime.Goexit (Read and ReadInline).
+	ReadPanicked int64
+
+	WriteInUse      int64 // 1 while a write's fn runs, else 0
+	WriteWaiting    int64 // writes waiting (for the drain or for another write)
+	WriteOldestWait time.Duration
+	WriteAdmitted   int64 // writes let in, at once or after a wait
+	// WriteCancelled counts writes whose wait ended because ctx ended
+	// (cancelled or past its deadline: a write has no deadline of its own).
+	WriteCancelled int64
+	WritePanicked  int64 // write fns that panicked or called runtime.Goexit
+
+	StreamCapacity   int64 // stream slots in all ([WithStreams])
+	StreamInUse      int64 // streams admitted whose fn has not returned
+	StreamWaiting    int64 // streams waiting for a slot
+	StreamOldestWait time.Duration
+	StreamAdmitted   int64 // streams let in (given a slot)
+	StreamCancelled  int64 // streams whose wait for a slot ended because ctx was cancelled
+	StreamPanicked   int64 // stream fns that panicked or called runtime.Goexit
+
+	// TimedOut counts reads and stream admissions that ended in a
+	// deadline error (the gate's deadline, or ctx's sooner one).
+	TimedOut int64
+	Closed   bool // Close has been called
 }
 
 // Stats returns a snapshot. The fields are read one after another without
 // a common lock, so while calls are moving they may be momentarily
 // inconsistent with each other (for an instant, a write that has just been
 // admitted may count as ReadCapacity reads in use); when the gate is
-// quiet they are exact.
+// quiet they are exact. The totals are atomic loads; the waiting figures
+// take each lane's short lock.
 func (g *Gate) Stats() Stats {
 	rs := g.readers.Stats()
 	ss := g.streams.Stats()
 	writing := g.writeInUse.Load()
-	ww := g.writeWaiting.Load()
 	inUse := rs.InUse - writing*g.size
+	rw, ro := g.readLane.figures()
+	ww, wo := g.writeLane.figures()
+	sw, so := g.streamLane.figures()
 	return Stats{
-		ReadCapacity:   g.size,
-		ReadInUse:      max(inUse, 0),
-		ReadOverdue:    g.overdue.Load(),
-		ReadWaiting:    max(rs.Waiting-ww, 0),
-		WriteInUse:     writing,
-		WriteWaiting:   ww,
-		StreamCapacity: ss.Capacity,
-		StreamInUse:    ss.InUse,
-		StreamWaiting:  ss.Waiting,
-		TimedOut:       g.timedOut.Load(),
-		Closed:         g.closed.Load(),
+		ReadCapacity:     g.size,
+		ReadInUse:        max(inUse, 0),
+		ReadOverdue:      g.overdue.Load(),
+		ReadWaiting:      rw,
+		ReadOldestWait:   ro,
+		ReadAdmitted:     g.readAdmitted(rs.Admitted),
+		ReadCancelled:    g.readCancelled.Load(),
+		ReadPanicked:     g.readPanicked.Load(),
+		WriteInUse:       writing,
+		WriteWaiting:     ww,
+		WriteOldestWait:  wo,
+		WriteAdmitted:    g.writeAdmitted.Load(),
+		WriteCancelled:   g.writeCancelled.Load(),
+		WritePanicked:    g.writePanicked.Load(),
+		StreamCapacity:   ss.Capacity,
+		StreamInUse:      ss.InUse,
+		StreamWaiting:    sw,
+		StreamOldestWait: so,
+		StreamAdmitted:   g.streamAdmitted.Load(),
+		StreamCancelled:  g.streamCancelled.Load(),
+		StreamPanicked:   g.streamPanicked.Load(),
+		TimedOut:         g.timedOut.Load(),
+		Closed:           g.closed.Load(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,7 @@ type mop struct {
 	lifeEnd    time.Time // stream: when its ctx ends, once admitted
 	fn         fnState
 	admitted   bool
+	waited     bool // its permit or slot was not free at once
 	callerDone bool
 	res        resClass
 
@@ -130,6 +132,13 @@ type model struct {
 	closed  bool
 	hits    int64
 	log     []string
+
+	// The totals the model predicts, by lane (see lanes), and the waits
+	// the OnWait hook must have seen.
+	admittedN, cancelledN [3]int64
+	wantWaits             []time.Duration
+	waitsMu               sync.Mutex
+	waits                 []time.Duration
 
 	// live exclusivity check, independent of the model
 	mu            sync.Mutex
@@ -237,9 +246,24 @@ func (m *model) grant() {
 	}
 }
 
+// laneOf is o's lane: 0 read (Read and ReadInline), 1 write, 2 stream.
+func laneOf(o *mop) int {
+	switch o.kind {
+	case kWrite:
+		return 1
+	case kStream:
+		return 2
+	}
+	return 0
+}
+
 func (m *model) admit(o *mop) {
 	o.fn = fnRunning
 	o.admitted = true
+	m.admittedN[laneOf(o)]++
+	if o.waited {
+		m.wantWaits = append(m.wantWaits, m.now.Sub(o.start))
+	}
 	if o.kind == kStream {
 		o.callerDone, o.res = true, resNil
 		o.lifeEnd = m.now.Add(modelLifetime)
@@ -410,9 +434,12 @@ func (m *model) launch(kind opKind) {
 		m.callerReturns(o, resClosed)
 		return
 	}
+	// The fast path takes a permit only when nobody waits and it fits.
 	if kind == kStream {
+		o.waited = len(m.sq) > 0 || m.sInUse >= m.streams
 		m.sq = append(m.sq, o)
 	} else {
+		o.waited = len(m.q) > 0 || m.inUse+m.need(o) > m.readers
 		m.q = append(m.q, o)
 	}
 	m.grant()
@@ -459,8 +486,10 @@ func (m *model) cancelOne() bool {
 	case o.fn == fnWaiting:
 		m.dequeue(o)
 		m.callerReturns(o, resCanceled)
+		m.cancelledN[laneOf(o)]++
 	case o.kind == kRead && !o.callerDone:
 		m.callerReturns(o, resCanceled)
+		m.cancelledN[0]++
 		if o.honour {
 			m.fnReturn(o)
 		}
@@ -549,8 +578,28 @@ func (m *model) compare() {
 		}
 	}
 	want.StreamWaiting = int64(len(m.sq))
+	oldest := func(q []*mop, lane int) time.Duration {
+		for _, o := range q { // FIFO: the first of the lane is its oldest
+			if laneOf(o) == lane {
+				return m.now.Sub(o.start)
+			}
+		}
+		return 0
+	}
+	want.ReadOldestWait, want.WriteOldestWait, want.StreamOldestWait = oldest(m.q, 0), oldest(m.q, 1), oldest(m.sq, 2)
+	want.ReadAdmitted, want.WriteAdmitted, want.StreamAdmitted = m.admittedN[0], m.admittedN[1], m.admittedN[2]
+	want.ReadCancelled, want.WriteCancelled, want.StreamCancelled = m.cancelledN[0], m.cancelledN[1], m.cancelledN[2]
 	if got := m.g.Stats(); got != want {
 		m.fail("Stats = %+v\n      want %+v", got, want)
+	}
+	m.waitsMu.Lock()
+	got := slices.Clone(m.waits)
+	m.waitsMu.Unlock()
+	wantW := slices.Clone(m.wantWaits)
+	slices.Sort(got)
+	slices.Sort(wantW)
+	if !slices.Equal(got, wantW) {
+		m.fail("OnWait saw %v, model %v", got, wantW)
 	}
 }
 
@@ -558,6 +607,11 @@ func runModel(t *testing.T, seed uint64, steps int) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	m := &model{t: t, rng: rng, readers: 1 + rng.IntN(4), streams: 1 + rng.IntN(2)}
 	m.g = gate.New(gate.WithReaders(m.readers), gate.WithStreams(m.streams), gate.WithReadDeadline(modelDeadline), gate.WithStreamLifetime(modelLifetime), gate.WithHook(func(gate.Event) {}))
+	defer m.g.OnWait(func(d time.Duration) {
+		m.waitsMu.Lock()
+		m.waits = append(m.waits, d)
+		m.waitsMu.Unlock()
+	})()
 	m.now = time.Now()
 	closeAt := -1
 	if rng.IntN(2) == 0 {

@@ -142,10 +142,13 @@ func (g *Gate) Read(ctx context.Context, fn func(context.Context) error) error {
 	}
 	start := time.Now()
 	rctx, cancel := context.WithDeadline(ctx, start.Add(g.deadline))
-	if err := g.readers.Acquire(rctx, 1); err != nil {
-		err = g.waitFailed(ctx, rctx, err, start, "read")
-		cancel()
-		return err
+	if isDone(rctx) || !g.readers.TryAcquire(1) {
+		waited, err := g.wait(rctx, g.readers, 1, &g.readLane, "sluice/gate: Read wait", nil, cancel)
+		if err != nil {
+			err = g.waitFailed(ctx, rctx, err, start, "read", waited, &g.readCancelled)
+			cancel()
+			return err
+		}
 	}
 	c := &readCall{ctx: rctx, cancel: cancel, fn: fn, start: start, done: make(chan struct{}, 1)}
 	if !g.register(c) {
@@ -161,7 +164,7 @@ func (g *Gate) Read(ctx context.Context, fn func(context.Context) error) error {
 	select {
 	case _, kicked := <-c.done:
 		if !kicked {
-			return g.readResult(c)
+			return g.readResult(ctx, c)
 		}
 		reason = ErrClosed
 		c.byClose = true
@@ -181,13 +184,15 @@ func (g *Gate) Read(ctx context.Context, fn func(context.Context) error) error {
 		g.overdue.Add(-1)
 		for range c.done { // skip a Close kick; end when closed
 		}
-		return g.readResult(c)
+		return g.readResult(ctx, c)
 	}
 	if c.byClose {
 		cancel() // fn's ctx ends at Close
 	} else {
 		if errors.Is(reason, ErrDeadline) {
 			g.timedOut.Add(1)
+		} else {
+			g.readCancelled.Add(1)
 		}
 		g.hook(Event{Kind: Overdue, Lane: "read", Op: OpName(ctx), Started: start,
 			Elapsed: time.Since(start), Limit: limitOf(rctx, start), Err: reason})
@@ -204,12 +209,18 @@ func limitOf(ctx context.Context, start time.Time) time.Duration {
 
 // readResult returns a finished call's outcome to its caller: fn's
 // panic, re-panicked here; a runtime.Goexit, as an error; or fn's error.
-func (g *Gate) readResult(c *readCall) error {
+// fn's own cancellation error, after the caller's ctx (ctx) was
+// cancelled, counts in ReadCancelled as the caller's own cancellation
+// does: whichever side saw it first, the caller gets ctx's error back.
+func (g *Gate) readResult(ctx context.Context, c *readCall) error {
 	if c.pe != nil {
 		if c.pe.Goexit {
 			return c.pe
 		}
 		panic(c.pe)
+	}
+	if c.err != nil && errors.Is(c.err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		g.readCancelled.Add(1)
 	}
 	return g.normalize(c.ctx, c.start, c.err)
 }
@@ -244,6 +255,7 @@ func (g *Gate) runRead(c *readCall) {
 
 func (g *Gate) finishRead(c *readCall) {
 	if c.pe != nil {
+		g.readPanicked.Add(1)
 		c.pe.Op = opLabel("read", OpName(c.ctx))
 	}
 	g.unregister(c)
@@ -310,8 +322,11 @@ func (g *Gate) ReadInline(ctx context.Context, fn func(context.Context) error) e
 			return err
 		}
 	}
-	defer g.endInline()
-	return fn(ctx)
+	normal := false
+	defer g.endInline(&normal)
+	err := fn(ctx)
+	normal = true
+	return err
 }
 
 // waitInline is ReadInline's slow path: wait for a permit under the read
@@ -329,13 +344,18 @@ func (g *Gate) waitInline(ctx context.Context) error {
 		wctx, cancel = context.WithDeadline(ctx, start.Add(g.deadline))
 		defer cancel()
 	}
-	if err := g.readers.Acquire(wctx, 1); err != nil {
-		return g.waitFailed(ctx, wctx, err, start, "read")
+	if waited, err := g.wait(wctx, g.readers, 1, &g.readLane, "sluice/gate: ReadInline wait", nil, nil); err != nil {
+		return g.waitFailed(ctx, wctx, err, start, "read", waited, &g.readCancelled)
 	}
 	return nil
 }
 
-func (g *Gate) endInline() {
+// endInline gives an inline read's permit back; normal is false when fn
+// panicked or called runtime.Goexit.
+func (g *Gate) endInline(normal *bool) {
+	if !*normal {
+		g.readPanicked.Add(1)
+	}
 	g.readers.Release(1)
 	if g.idleWaiters.Load() != 0 {
 		g.signalIdle()

@@ -163,7 +163,16 @@ func TestStressConcurrent(t *testing.T) {
 	var mu sync.Mutex
 	var nr, nw, ns int
 	var bad atomic.Int64
+	var ran [3]atomic.Int64 // fns that ran, by lane: read, write, stream
 	enter := func(kind opKind) func() {
+		switch kind {
+		case kWrite:
+			ran[1].Add(1)
+		case kStream:
+			ran[2].Add(1)
+		default:
+			ran[0].Add(1)
+		}
 		mu.Lock()
 		switch kind {
 		case kWrite:
@@ -247,7 +256,13 @@ func TestStressConcurrent(t *testing.T) {
 		t.Fatalf("%d invariant violations", n)
 	}
 	st := g.Stats()
-	if st.ReadInUse != 0 || st.ReadOverdue != 0 || st.StreamInUse != 0 || st.WriteInUse != 0 || st.ReadWaiting != 0 || st.WriteWaiting != 0 {
+	if st.ReadInUse != 0 || st.ReadOverdue != 0 || st.StreamInUse != 0 || st.WriteInUse != 0 || st.ReadWaiting != 0 || st.WriteWaiting != 0 ||
+		st.StreamWaiting != 0 || st.ReadOldestWait != 0 || st.WriteOldestWait != 0 || st.StreamOldestWait != 0 {
 		t.Fatalf("gate not idle after Wait: %+v", st)
+	}
+	// Every fn that ran was admitted once, and nothing else was.
+	if st.ReadAdmitted != ran[0].Load() || st.WriteAdmitted != ran[1].Load() || st.StreamAdmitted != ran[2].Load() {
+		t.Fatalf("admitted %d/%d/%d, ran %d/%d/%d", st.ReadAdmitted, st.WriteAdmitted, st.StreamAdmitted,
+			ran[0].Load(), ran[1].Load(), ran[2].Load())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync/atomic"
+	"time"
 )
 
 // Access is how callers use a client that may or may not be safe for
@@ -34,13 +35,27 @@ type Access[T any] interface {
 	Close()
 	// Stats returns a snapshot of the calls in and waiting for the client.
 	Stats() AccessStats
+	// OnWait adds fn to the functions called with each wait for the
+	// client, and returns stop, which removes it (idempotent). For
+	// Serial, fn is called for every Do that had to queue, once it has
+	// the client and before its fn runs, on that caller's goroutine, with
+	// how long it was queued (see [Value.OnWait]; the same contract). A
+	// Concurrent Access never makes a call wait, so it never calls fn.
+	// OnWait panics if fn is nil.
+	OnWait(fn func(wait time.Duration)) (stop func())
 }
 
 // AccessStats is a snapshot of an [Access].
 type AccessStats struct {
-	Serial    bool  // built by Serial: one call at a time
-	InUse     int64 // calls inside fn now (nested Serial calls not counted)
-	Waiting   int64 // calls queued for the client now (Serial only)
+	Serial  bool  // built by Serial: one call at a time
+	InUse   int64 // calls inside fn now (nested Serial calls not counted)
+	Waiting int64 // calls queued for the client now (Serial only)
+	// OldestWait is how long the oldest call queued now has waited, from
+	// when it queued; 0 when none is (always, for Concurrent).
+	OldestWait time.Duration
+	// Admitted counts the calls let in to run fn, at once or after a wait
+	// (nested Serial calls not counted).
+	Admitted  int64
 	Contended int64 // total: calls that had to queue (Serial only)
 	Cancelled int64 // total: queued calls whose context ended first (Serial only)
 	Closed    bool  // Close has been called
@@ -84,7 +99,7 @@ func (s *serial[T]) Do(ctx context.Context, fn func(ctx context.Context, c T) er
 		}
 	} else {
 		var err error
-		if c, err = s.l.acquireSlow(ctx); c == nil {
+		if c, err = s.l.acquireSlow(ctx, "sluice/guard: Access.Do wait"); c == nil {
 			if err != nil {
 				return err
 			}
@@ -101,13 +116,19 @@ func (s *serial[T]) Close() { s.l.close() }
 func (s *serial[T]) Stats() AccessStats {
 	st := s.l.stats()
 	return AccessStats{
-		Serial:    true,
-		InUse:     st.InUse,
-		Waiting:   st.Waiting,
-		Contended: st.Contended,
-		Cancelled: st.Cancelled,
-		Closed:    st.Closed,
+		Serial:     true,
+		InUse:      st.InUse,
+		Waiting:    st.Waiting,
+		OldestWait: st.OldestWait,
+		Admitted:   st.Admitted,
+		Contended:  st.Contended,
+		Cancelled:  st.Cancelled,
+		Closed:     st.Closed,
 	}
+}
+
+func (s *serial[T]) OnWait(fn func(time.Duration)) (stop func()) {
+	return s.l.onWait("Access.OnWait", fn)
 }
 
 // Concurrent returns an Access that adds no lock: every call runs fn at
@@ -133,10 +154,13 @@ func isNil[T any](c T) bool {
 	return false
 }
 
+// concurrent counts calls in and out, rather than calls inside fn: the
+// same two atomic adds per call as a single in-use count, and the count
+// in is Admitted.
 type concurrent[T any] struct {
-	inUse  atomic.Int64
-	closed atomic.Bool
-	c      T
+	in, out atomic.Int64
+	closed  atomic.Bool
+	c       T
 }
 
 func (a *concurrent[T]) Do(ctx context.Context, fn func(ctx context.Context, c T) error) error {
@@ -149,13 +173,25 @@ func (a *concurrent[T]) Do(ctx context.Context, fn func(ctx context.Context, c T
 	if a.closed.Load() {
 		return ErrClosed
 	}
-	a.inUse.Add(1)
-	defer a.inUse.Add(-1)
+	a.in.Add(1)
+	defer a.out.Add(1)
 	return fn(ctx, a.c)
 }
 
 func (a *concurrent[T]) Close() { a.closed.Store(true) }
 
 func (a *concurrent[T]) Stats() AccessStats {
-	return AccessStats{InUse: a.inUse.Load(), Closed: a.closed.Load()}
+	// out first: both only grow, so in - out is never negative (a call
+	// that leaves between the two loads is still counted in).
+	out := a.out.Load()
+	in := a.in.Load()
+	return AccessStats{InUse: in - out, Admitted: in, Closed: a.closed.Load()}
+}
+
+// OnWait on Concurrent registers nothing: no call ever waits.
+func (a *concurrent[T]) OnWait(fn func(time.Duration)) (stop func()) {
+	if fn == nil {
+		panic("guard: Access.OnWait with nil func")
+	}
+	return func() {}
 }

@@ -52,6 +52,17 @@
 //     inline, without the lock. To hand a context to a goroutine started in
 //     the callback, use [Detach].
 //
+// # Figures and hooks
+//
+// Stats keeps running totals (Admitted, Contended, Cancelled; per lane
+// for RW) and the oldest queued caller's wait (OldestWait), and OnWait
+// adds a hook called with each queued caller's wait once it is admitted.
+// Only a caller that queues reads the clock or the hook list, and, while
+// runtime/trace is on, waits inside a region ("sluice/guard: Value.Do
+// wait", "... Access.Do wait", "... RW.Read wait", "... RW.Write wait").
+// The uncontended Do pays for none of it: Admitted is the hold number the
+// lock keeps anyway.
+//
 // # Errors
 //
 // Calls return the callback's error, the caller's ctx.Err() when its

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/sluice-go/sluice/conctest"
+	"github.com/sluice-go/sluice/internal/fifo"
 )
 
 func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
@@ -284,7 +285,7 @@ func TestWokenWaiterRechecksUnderMu(t *testing.T) {
 	l.mu.Lock()
 	l.setFlags(queuedBit, 0)
 	w := newWaiter()
-	w.since = time.Now()
+	w.since = fifo.Now()
 	l.pushLocked(w)
 	l.mu.Unlock()
 
@@ -307,6 +308,36 @@ func TestWokenWaiterRechecksUnderMu(t *testing.T) {
 		t.Fatalf("answer: settled %v, err %v, state %#x; want the lock", settled, err, l.state.Load())
 	}
 	l.release(l.heldWord())
+	if s := l.state.Load(); s&(heldBit|flagMask) != 0 {
+		t.Fatalf("state %#x, want free with no flags", s)
+	}
+}
+
+func TestLostHandOffNotAdmitted(t *testing.T) {
+	// A waiter handed the lock just as its context ends gives the lock
+	// back and returns ctx.Err(): gen counted the hand-off, Admitted must
+	// not. We play the waiter by hand: queue it, switch to hand-off,
+	// release (which hands it the lock), then run its cancellation path.
+	var l lock
+	holder, _ := l.acquire(context.Background())
+	l.mu.Lock()
+	l.setFlags(queuedBit|handoffBit, 0)
+	a := newWaiter()
+	a.since = fifo.Now()
+	l.pushLocked(a)
+	l.mu.Unlock()
+	l.release(holder.word())
+	if !a.granted || len(a.ready) != 1 {
+		t.Fatal("release did not hand the lock to the waiter")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.cancelWait(ctx, a); err != context.Canceled {
+		t.Fatalf("cancelWait: %v", err)
+	}
+	if st := l.stats(); st.Admitted != 1 || st.Cancelled != 1 || st.InUse != 0 || st.Waiting != 0 {
+		t.Fatalf("stats %+v, want the holder admitted and the waiter cancelled", st)
+	}
 	if s := l.state.Load(); s&(heldBit|flagMask) != 0 {
 		t.Fatalf("state %#x, want free with no flags", s)
 	}

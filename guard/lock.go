@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,12 @@ type lock struct {
 	woken     *waiter
 	contended int64 // acquisitions that had to queue
 	cancelled int64 // waiters whose context ended first
+	// lost counts hand-offs to a waiter whose context ended as the lock
+	// reached it: gen counted them as acquisitions, but the caller never
+	// ran its callback, so Admitted leaves them out.
+	lost int64
+
+	hooks fifo.Hooks // OnWait's; loaded only by callers that queued
 }
 
 const (
@@ -97,7 +104,7 @@ const starveAfter = time.Millisecond
 const spin = 64
 
 type waiter struct {
-	since time.Time     // when it queued
+	since int64         // when it queued: a fifo.Now reading
 	ready chan struct{} // buffered(1): a wake-up, a hand-off, or Close
 	// granted is set under mu just before the hand-off's token, and never
 	// otherwise, so the waiter may read it after any token.
@@ -151,7 +158,7 @@ func (l *lock) acquire(ctx context.Context) (*lockCtx, error) {
 	if b := l.tryFast(ctx); b != nil {
 		return l.fastCtx(b), nil
 	}
-	return l.acquireSlow(ctx)
+	return l.acquireSlow(ctx, "sluice/guard: lock wait")
 }
 
 // tryFast is the uncontended case, small enough for the compiler to inline
@@ -246,7 +253,9 @@ func (l *lock) setFlags(set, clear uint64) {
 	}
 }
 
-func (l *lock) acquireSlow(ctx context.Context) (*lockCtx, error) {
+// acquireSlow is acquire past the fast path. region names the trace
+// region around the wait, should the caller have to queue.
+func (l *lock) acquireSlow(ctx context.Context, region string) (*lockCtx, error) {
 	done := ctx.Done()
 	if done != nil {
 		select {
@@ -297,11 +306,21 @@ func (l *lock) acquireSlow(ctx context.Context) (*lockCtx, error) {
 	if w == nil {
 		w = newWaiter()
 	}
-	w.since = time.Now()
+	w.since = fifo.Now()
 	l.pushLocked(w)
 	l.contended++
 	l.mu.Unlock()
+	return l.wait(ctx, done, w, region)
+}
 
+// wait is a queued caller waiting for the lock, until it holds it, its
+// ctx ends, or the lock is closed. Once it holds the lock it reports its
+// wait to the OnWait hooks.
+func (l *lock) wait(ctx context.Context, done <-chan struct{}, w *waiter, region string) (*lockCtx, error) {
+	if trace.IsEnabled() {
+		defer trace.StartRegion(ctx, region).End()
+	}
+	since := w.since
 	for {
 		if done == nil {
 			<-w.ready
@@ -314,7 +333,7 @@ func (l *lock) acquireSlow(ctx context.Context) (*lockCtx, error) {
 		}
 		if w.granted { // unlinked by the hand-off; we hold the lock
 			l.recycle(w)
-			return l.mint(ctx), nil
+			return l.admitted(ctx, since), nil
 		}
 		// A wake-up (compete for the lock that was just released) or
 		// Close. Try once before taking mu: the point of waking only one
@@ -325,9 +344,18 @@ func (l *lock) acquireSlow(ctx context.Context) (*lockCtx, error) {
 			if err != nil {
 				return nil, err
 			}
-			return l.mint(ctx), nil
+			return l.admitted(ctx, since), nil
 		}
 	}
+}
+
+// admitted is the end of a wait that got the lock: mint the callback's
+// context and report the wait (queued at since) to the OnWait hooks. A
+// hook that panics releases the lock first.
+func (l *lock) admitted(ctx context.Context, since int64) *lockCtx {
+	c := l.mint(ctx)
+	report(&l.hooks, since, func() { l.release(c.word()) })
+	return c
 }
 
 // answer finishes w's wake-up, or its Close, after w's first try for the
@@ -356,7 +384,7 @@ func (l *lock) answer(w *waiter, took bool) (settled bool, err error) {
 	}
 	// Lost to a newcomer. Once we have waited long enough, stop the
 	// barging: we are the head, so the next release hands the lock to us.
-	if time.Since(w.since) >= starveAfter {
+	if fifo.Since(w.since) >= starveAfter {
 		l.setFlags(handoffBit, 0)
 	}
 	return false, nil
@@ -374,6 +402,7 @@ func (l *lock) cancelWait(ctx context.Context, w *waiter) error {
 			// Already unlinked by Close.
 		case w.granted:
 			l.releaseLocked() // the lock was handed to us: pass it on
+			l.lost++
 		default:
 			// Woken to compete: pass the wake-up on.
 			l.woken = nil
@@ -410,7 +439,7 @@ func (l *lock) releaseLocked() {
 		for {
 			s := l.state.Load()
 			ns := s + genOne // still held; the flags stay
-			if l.q.Front() == nil || time.Since(w.since) < starveAfter {
+			if l.q.Front() == nil || fifo.Since(w.since) < starveAfter {
 				ns &^= handoffBit // back to normal (unlinkLocked cleared queued if empty)
 			}
 			if l.state.CompareAndSwap(s, ns) {
@@ -471,6 +500,10 @@ func (l *lock) close() {
 }
 
 // stats is a snapshot taken under mu.
+//
+// Admitted costs nothing on the fast path: every acquisition adds one to
+// gen, so gen, less the hand-offs lost to a cancelled waiter, is the
+// number of calls let in.
 func (l *lock) stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -479,11 +512,22 @@ func (l *lock) stats() Stats {
 	if s&heldBit != 0 {
 		inUse = 1
 	}
-	return Stats{
-		InUse:     inUse,
-		Waiting:   int64(l.q.Len()),
-		Contended: l.contended,
-		Cancelled: l.cancelled,
-		Closed:    s&closedBit != 0,
+	var oldest time.Duration
+	if w := l.q.Front(); w != nil {
+		oldest = fifo.Since(w.since)
 	}
+	return Stats{
+		InUse:      inUse,
+		Waiting:    int64(l.q.Len()),
+		OldestWait: oldest,
+		Admitted:   int64(s>>genShift) - l.lost,
+		Contended:  l.contended,
+		Cancelled:  l.cancelled,
+		Closed:     s&closedBit != 0,
+	}
+}
+
+// onWait adds an OnWait hook; method names the caller for its panic.
+func (l *lock) onWait(method string, fn func(time.Duration)) (stop func()) {
+	return addHook(&l.hooks, method, fn)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/guard"
@@ -28,6 +29,19 @@ type rwModel struct {
 	// ended: calls that have returned, with the error they returned (nil
 	// for a callback that ran and finished).
 	ended map[int]error
+
+	// The totals, by lane (0: read, 1: write), and each queued call's
+	// queueing time.
+	admitted, cancelled [2]int64
+	contended           int64
+	since               map[int]time.Time
+}
+
+func lane(write bool) int {
+	if write {
+		return 1
+	}
+	return 0
 }
 
 func (m *rwModel) fits(id int) bool {
@@ -37,7 +51,15 @@ func (m *rwModel) fits(id int) bool {
 	return m.writer < 0
 }
 
+func (m *rwModel) grant() {
+	for len(m.queue) > 0 && m.fits(m.queue[0]) {
+		m.admit(m.queue[0])
+		m.queue = m.queue[1:]
+	}
+}
+
 func (m *rwModel) admit(id int) {
+	m.admitted[lane(m.write[id])]++
 	if m.write[id] {
 		m.writer = id
 	} else {
@@ -45,11 +67,14 @@ func (m *rwModel) admit(id int) {
 	}
 }
 
-func (m *rwModel) grant() {
-	for len(m.queue) > 0 && m.fits(m.queue[0]) {
-		m.admit(m.queue[0])
-		m.queue = m.queue[1:]
+// oldest is how long the oldest queued call of a lane has waited at now.
+func (m *rwModel) oldest(write bool, now time.Time) time.Duration {
+	for _, id := range m.queue {
+		if m.write[id] == write {
+			return now.Sub(m.since[id])
+		}
 	}
+	return 0
 }
 
 func (m *rwModel) holders() []int {
@@ -68,8 +93,18 @@ func (m *rwModel) holders() []int {
 type target interface {
 	call(ctx context.Context, write bool, fn func(ctx context.Context) error) error
 	close()
-	// stats: read holds, write holds, readers waiting, writers waiting, closed.
-	stats() (int64, int64, int64, int64, bool)
+	stats() tstats
+	onWait(fn func(time.Duration)) func()
+}
+
+// tstats is a target's Stats, by lane where the model has lanes (a
+// Value or Serial is the write lane). contended is -1 where the target
+// has no such figure.
+type tstats struct {
+	inUse, waiting, admitted, cancelled [2]int64
+	oldest                              [2]time.Duration
+	contended                           int64
+	closed                              bool
 }
 
 type rwTarget struct{ g *guard.RW[int] }
@@ -82,10 +117,19 @@ func (r rwTarget) call(ctx context.Context, write bool, fn func(ctx context.Cont
 	return r.g.Read(ctx, f)
 }
 func (r rwTarget) close() { r.g.Close() }
-func (r rwTarget) stats() (int64, int64, int64, int64, bool) {
+func (r rwTarget) stats() tstats {
 	s := r.g.Stats()
-	return s.ReadInUse, s.WriteInUse, s.ReadWaiting, s.WriteWaiting, s.Closed
+	return tstats{
+		inUse:     [2]int64{s.ReadInUse, s.WriteInUse},
+		waiting:   [2]int64{s.ReadWaiting, s.WriteWaiting},
+		admitted:  [2]int64{s.ReadAdmitted, s.WriteAdmitted},
+		cancelled: [2]int64{s.ReadCancelled, s.WriteCancelled},
+		oldest:    [2]time.Duration{s.ReadOldestWait, s.WriteOldestWait},
+		contended: -1,
+		closed:    s.Closed,
+	}
 }
+func (r rwTarget) onWait(fn func(time.Duration)) func() { return r.g.OnWait(fn) }
 
 type valueTarget struct{ g *guard.Value[int] }
 
@@ -93,10 +137,19 @@ func (v valueTarget) call(ctx context.Context, _ bool, fn func(ctx context.Conte
 	return v.g.Do(ctx, func(ctx context.Context, _ *int) error { return fn(ctx) })
 }
 func (v valueTarget) close() { v.g.Close() }
-func (v valueTarget) stats() (int64, int64, int64, int64, bool) {
+func (v valueTarget) stats() tstats {
 	s := v.g.Stats()
-	return 0, s.InUse, 0, s.Waiting, s.Closed
+	return tstats{
+		inUse:     [2]int64{0, s.InUse},
+		waiting:   [2]int64{0, s.Waiting},
+		admitted:  [2]int64{0, s.Admitted},
+		cancelled: [2]int64{0, s.Cancelled},
+		oldest:    [2]time.Duration{0, s.OldestWait},
+		contended: s.Contended,
+		closed:    s.Closed,
+	}
 }
+func (v valueTarget) onWait(fn func(time.Duration)) func() { return v.g.OnWait(fn) }
 
 type serialTarget struct{ a guard.Access[*int] }
 
@@ -104,10 +157,18 @@ func (s serialTarget) call(ctx context.Context, _ bool, fn func(ctx context.Cont
 	return s.a.Do(ctx, func(ctx context.Context, _ *int) error { return fn(ctx) })
 }
 func (s serialTarget) close() {}
-func (s serialTarget) stats() (int64, int64, int64, int64, bool) {
+func (s serialTarget) stats() tstats {
 	st := s.a.Stats()
-	return 0, st.InUse, 0, st.Waiting, false
+	return tstats{
+		inUse:     [2]int64{0, st.InUse},
+		waiting:   [2]int64{0, st.Waiting},
+		admitted:  [2]int64{0, st.Admitted},
+		cancelled: [2]int64{0, st.Cancelled},
+		oldest:    [2]time.Duration{0, st.OldestWait},
+		contended: st.Contended,
+	}
 }
+func (s serialTarget) onWait(fn func(time.Duration)) func() { return s.a.OnWait(fn) }
 
 // caller is one call in flight in the real lock.
 type caller struct {
@@ -140,10 +201,28 @@ func runModels(t *testing.T, readers, canClose bool, mk func() target) {
 
 func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
 	rng := rand.New(rand.NewPCG(seed, 0x9a7d))
-	m := &rwModel{readers: map[int]bool{}, writer: -1, write: map[int]bool{}, ended: map[int]error{}}
+	m := &rwModel{readers: map[int]bool{}, writer: -1, write: map[int]bool{}, ended: map[int]error{}, since: map[int]time.Time{}}
 	var mu sync.Mutex
 	calls := map[int]*caller{}
 	var trace []string
+	// Every wait reported to OnWait, and the model's: the waits of the
+	// calls admitted from the queue, in the order they were admitted
+	// (the real ones are sorted before comparing: readers admitted
+	// together report in any order).
+	var waits, wantWaits []time.Duration
+	defer tg.onWait(func(d time.Duration) {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+	})()
+	grant := func() {
+		before := len(m.queue)
+		queued := slices.Clone(m.queue)
+		m.grant()
+		for _, id := range queued[:before-len(m.queue)] {
+			wantWaits = append(wantWaits, time.Since(m.since[id]))
+		}
+	}
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("seed %d: %s\ntrace: %v", seed, fmt.Sprintf(format, args...), trace)
@@ -183,10 +262,31 @@ func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
 				wr++
 			}
 		}
-		r, w, sr, sw, closed := tg.stats()
-		if r != int64(len(m.readers)) || w != wantW || sr != wr || sw != ww || closed != m.closed {
-			fail("stats (%d, %d, %d, %d, %v), model (%d, %d, %d, %d, %v)",
-				r, w, sr, sw, closed, len(m.readers), wantW, wr, ww, m.closed)
+		now := time.Now()
+		want := tstats{
+			inUse:     [2]int64{int64(len(m.readers)), wantW},
+			waiting:   [2]int64{wr, ww},
+			admitted:  m.admitted,
+			cancelled: m.cancelled,
+			oldest:    [2]time.Duration{m.oldest(false, now), m.oldest(true, now)},
+			contended: m.contended,
+			closed:    m.closed,
+		}
+		got := tg.stats()
+		if got.contended < 0 {
+			want.contended = -1
+		}
+		if _, isSerial := tg.(serialTarget); isSerial {
+			want.closed = false
+		}
+		if got != want {
+			fail("stats %+v\n model %+v (queue %v)", got, want, m.queue)
+		}
+		got1, want1 := slices.Clone(waits), slices.Clone(wantWaits)
+		slices.Sort(got1)
+		slices.Sort(want1)
+		if !slices.Equal(got1, want1) {
+			fail("OnWait saw %v, model %v", waits, wantWaits)
 		}
 	}
 
@@ -247,6 +347,8 @@ func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
 				m.admit(id)
 			default:
 				m.queue = append(m.queue, id)
+				m.since[id] = time.Now()
+				m.contended++
 			}
 		case op < 8: // a holder finishes
 			hs := m.holders()
@@ -262,7 +364,7 @@ func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
 			} else {
 				delete(m.readers, id)
 			}
-			m.grant()
+			grant()
 		case op < 10 && len(m.queue) > 0 && (op < 9 || !canClose): // a waiter gives up
 			i := rng.IntN(len(m.queue))
 			id := m.queue[i]
@@ -270,7 +372,12 @@ func runModel(t *testing.T, seed uint64, readers, canClose bool, tg target) {
 			calls[id].cancel()
 			m.queue = slices.Delete(m.queue, i, i+1)
 			m.ended[id] = context.Canceled
-			m.grant()
+			m.cancelled[lane(m.write[id])]++
+			grant()
+		case op == 9 && rng.IntN(2) == 0: // time passes
+			d := time.Duration(1+rng.IntN(3000)) * time.Millisecond
+			trace = append(trace, fmt.Sprintf("wait%v", d))
+			<-time.After(d) // the bubble's clock
 		case op == 9 && canClose && rng.IntN(4) == 0:
 			trace = append(trace, "close")
 			tg.close()

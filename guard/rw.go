@@ -1,6 +1,9 @@
 package guard
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // RWStats is a snapshot of an [RW]'s lock, by lane.
 type RWStats struct {
@@ -8,7 +11,19 @@ type RWStats struct {
 	WriteInUse   int64 // 1 while a Write callback runs, else 0
 	ReadWaiting  int64 // Read calls queued now
 	WriteWaiting int64 // Write calls queued now
-	Closed       bool  // Close has been called
+	// ReadOldestWait and WriteOldestWait are how long the oldest Read
+	// (Write) queued now has waited, from when it queued; 0 when none is.
+	ReadOldestWait  time.Duration
+	WriteOldestWait time.Duration
+	// ReadAdmitted and WriteAdmitted count the calls let in to run their
+	// callback, at once or after a wait (nested calls not counted).
+	ReadAdmitted  int64
+	WriteAdmitted int64
+	// ReadCancelled and WriteCancelled count queued calls whose context
+	// ended before they were admitted.
+	ReadCancelled  int64
+	WriteCancelled int64
+	Closed         bool // Close has been called
 }
 
 // RW holds a value of type T behind a readers-writer lock: any number of
@@ -105,6 +120,21 @@ func (g *RW[T]) Close() {
 		badCall("RW.Close", true, false)
 	}
 	g.l.close()
+}
+
+// OnWait adds fn to the functions called with each wait for g's lock, in
+// either lane, and returns stop, which removes it (idempotent). fn is
+// called for every Read or Write that had to queue, once it is admitted
+// and before its callback runs, on that caller's goroutine, with how long
+// it was queued; never for a call admitted at once (those read no clock)
+// or one that gave up. The contract is [Value.OnWait]'s: fn must be quick
+// and must not call into g, a panic in fn releases the hold and reaches
+// the caller, and OnWait panics if fn is nil.
+func (g *RW[T]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if g == nil {
+		badCall("RW.OnWait", true, false)
+	}
+	return addHook(&g.l.hooks, "RW.OnWait", fn)
 }
 
 // Stats returns a snapshot of the lock, read under its internal mutex.

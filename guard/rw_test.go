@@ -54,6 +54,7 @@ func TestRWStress(t *testing.T) {
 	}
 	g := guard.NewRW(pair{})
 	var readers, writers, maxReaders atomic.Int64
+	var readsRan, writesRan atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -64,6 +65,7 @@ func TestRWStress(t *testing.T) {
 				var err error
 				if (w+i)%4 == 0 {
 					err = g.Write(ctx, func(_ context.Context, p *pair) error {
+						writesRan.Add(1)
 						if writers.Add(1) != 1 || readers.Load() != 0 {
 							t.Error("writer not alone")
 						}
@@ -75,6 +77,7 @@ func TestRWStress(t *testing.T) {
 					})
 				} else {
 					err = g.Read(ctx, func(_ context.Context, p *pair) error {
+						readsRan.Add(1)
 						n := readers.Add(1)
 						for m := maxReaders.Load(); n > m && !maxReaders.CompareAndSwap(m, n); m = maxReaders.Load() {
 						}
@@ -97,7 +100,13 @@ func TestRWStress(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if st := g.Stats(); st != (guard.RWStats{}) {
+	// Every callback that ran was admitted once; nothing else was.
+	st := g.Stats()
+	if st.ReadAdmitted != readsRan.Load() || st.WriteAdmitted != writesRan.Load() {
+		t.Errorf("admitted %d reads, %d writes; %d and %d ran", st.ReadAdmitted, st.WriteAdmitted, readsRan.Load(), writesRan.Load())
+	}
+	st.ReadAdmitted, st.WriteAdmitted, st.ReadCancelled, st.WriteCancelled = 0, 0, 0, 0
+	if st != (guard.RWStats{}) {
 		t.Fatalf("stats after the stress: %+v", st)
 	}
 	t.Logf("most readers at once: %d", maxReaders.Load())

@@ -2,7 +2,9 @@ package guard
 
 import (
 	"context"
+	"runtime/trace"
 	"sync"
+	"time"
 
 	"github.com/sluice-go/sluice/internal/fifo"
 )
@@ -19,20 +21,34 @@ import (
 // ahead of an older waiter, so a waiting writer blocks every later reader
 // and is never starved by a stream of them.
 type rwLock struct {
-	mu       sync.Mutex
-	readers  int64                          // read holds now
-	writer   *rwHold                        // the write hold now, or nil
-	q        fifo.List[rwWaiter, *rwWaiter] // queued callers, oldest first
-	waitingR int64
-	waitingW int64
-	closed   bool
+	mu      sync.Mutex
+	readers int64                          // read holds now
+	writer  *rwHold                        // the write hold now, or nil
+	q       fifo.List[rwWaiter, *rwWaiter] // queued callers, oldest first
+	// The same waiters by lane, oldest first, so that each lane's oldest
+	// wait is its list's head: O(1).
+	readQ, writeQ fifo.List[laneLink, *laneLink]
+	closed        bool
+
+	// Totals by lane, under mu.
+	readAdmitted, writeAdmitted   int64
+	readCancelled, writeCancelled int64
+
+	hooks fifo.Hooks // OnWait's; loaded only by callers that queued
 }
 
 type rwWaiter struct {
 	h      *rwHold
 	ready  chan struct{} // buffered(1): one token when admitted or closed
 	closed bool
+	lane   laneLink // its place in readQ or writeQ
 	fifo.Node[rwWaiter]
+}
+
+// laneLink is a waiter's place in its lane's list.
+type laneLink struct {
+	since int64 // when the waiter queued: a fifo.Now reading
+	fifo.Node[laneLink]
 }
 
 // acquire admits a Read (write == false) or Write call made with ctx. It
@@ -70,31 +86,65 @@ func (l *rwLock) acquire(ctx context.Context, write bool) (h *rwHold, inline boo
 		return h, false, nil
 	}
 	w := &rwWaiter{h: h, ready: make(chan struct{}, 1)}
+	w.lane.since = fifo.Now()
 	l.pushLocked(w)
 	l.mu.Unlock()
+	if err := l.wait(ctx, w); err != nil {
+		return nil, false, err
+	}
+	return h, false, nil
+}
 
+// wait is a queued caller waiting until it is admitted (nil), its ctx
+// ends (ctx.Err()) or the lock is closed (ErrClosed). Once admitted it
+// reports its wait to the OnWait hooks.
+func (l *rwLock) wait(ctx context.Context, w *rwWaiter) error {
+	if trace.IsEnabled() {
+		region := "sluice/guard: RW.Read wait"
+		if w.h.write {
+			region = "sluice/guard: RW.Write wait"
+		}
+		defer trace.StartRegion(ctx, region).End()
+	}
 	select {
 	case <-w.ready:
 		if w.closed {
-			return nil, false, ErrClosed
+			return ErrClosed
 		}
-		return h, false, nil
+		report(&l.hooks, w.lane.since, func() { l.release(w.h) })
+		return nil
 	case <-ctx.Done():
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	select {
 	case <-w.ready:
-		// Admitted (or closed) while giving up: hold nothing.
-		if !w.closed {
-			l.releaseLocked(h)
+		// Admitted (or closed) while giving up: hold nothing, and count
+		// the call cancelled, not admitted, as it returns ctx.Err().
+		if w.closed {
+			l.countLocked(w.h.write, 0, 1)
+		} else {
+			l.releaseLocked(w.h)
+			l.countLocked(w.h.write, -1, 1)
 		}
 	default:
 		l.unlinkLocked(w)
+		l.countLocked(w.h.write, 0, 1)
 		// A writer leaving the head may let the readers behind it in.
 		l.grantLocked()
 	}
-	return nil, false, ctx.Err()
+	return ctx.Err()
+}
+
+// countLocked adds to a lane's totals.
+func (l *rwLock) countLocked(write bool, admitted, cancelled int64) {
+	if write {
+		l.writeAdmitted += admitted
+		l.writeCancelled += cancelled
+	} else {
+		l.readAdmitted += admitted
+		l.readCancelled += cancelled
+	}
 }
 
 func (l *rwLock) fitsLocked(write bool) bool {
@@ -106,6 +156,7 @@ func (l *rwLock) fitsLocked(write bool) bool {
 
 func (l *rwLock) admitLocked(h *rwHold) {
 	h.active = true
+	l.countLocked(h.write, 1, 0)
 	if h.write {
 		l.writer = h
 	} else {
@@ -144,20 +195,27 @@ func (l *rwLock) grantLocked() {
 
 func (l *rwLock) pushLocked(w *rwWaiter) {
 	l.q.PushBack(w)
-	if w.h.write {
-		l.waitingW++
-	} else {
-		l.waitingR++
-	}
+	l.laneLocked(w.h.write).PushBack(&w.lane)
 }
 
 func (l *rwLock) unlinkLocked(w *rwWaiter) {
 	l.q.Remove(w)
-	if w.h.write {
-		l.waitingW--
-	} else {
-		l.waitingR--
+	l.laneLocked(w.h.write).Remove(&w.lane)
+}
+
+func (l *rwLock) laneLocked(write bool) *fifo.List[laneLink, *laneLink] {
+	if write {
+		return &l.writeQ
 	}
+	return &l.readQ
+}
+
+// oldest is how long the head of lane q has waited, or 0.
+func oldest(q *fifo.List[laneLink, *laneLink]) time.Duration {
+	if w := q.Front(); w != nil {
+		return fifo.Since(w.since)
+	}
+	return 0
 }
 
 func (l *rwLock) close() {
@@ -179,10 +237,16 @@ func (l *rwLock) stats() RWStats {
 		writing = 1
 	}
 	return RWStats{
-		ReadInUse:    l.readers,
-		WriteInUse:   writing,
-		ReadWaiting:  l.waitingR,
-		WriteWaiting: l.waitingW,
-		Closed:       l.closed,
+		ReadInUse:       l.readers,
+		WriteInUse:      writing,
+		ReadWaiting:     int64(l.readQ.Len()),
+		WriteWaiting:    int64(l.writeQ.Len()),
+		ReadOldestWait:  oldest(&l.readQ),
+		WriteOldestWait: oldest(&l.writeQ),
+		ReadAdmitted:    l.readAdmitted,
+		WriteAdmitted:   l.writeAdmitted,
+		ReadCancelled:   l.readCancelled,
+		WriteCancelled:  l.writeCancelled,
+		Closed:          l.closed,
 	}
 }

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrClosed is returned by Do, Read and Write once the guard is closed.
@@ -16,8 +17,16 @@ var ErrUpgrade = errors.New("guard: Write inside a Read of the same RW cannot up
 
 // Stats is a snapshot of a [Value]'s lock.
 type Stats struct {
-	InUse     int64 // 1 while a callback holds the lock, else 0
-	Waiting   int64 // callers queued for the lock now
+	InUse   int64 // 1 while a callback holds the lock, else 0
+	Waiting int64 // callers queued for the lock now
+	// OldestWait is how long the oldest caller queued now has waited,
+	// from when it queued (after a short spin on a held lock); 0 when
+	// nobody is queued.
+	OldestWait time.Duration
+	// Admitted counts the calls let in to run their callback, at once or
+	// after a wait. Nested calls (run inline, inside a hold) are not
+	// counted. Free to keep: every acquisition already numbers its hold.
+	Admitted  int64
 	Contended int64 // total: calls that had to queue
 	Cancelled int64 // total: queued calls whose context ended first
 	Closed    bool  // Close has been called
@@ -103,7 +112,7 @@ func (g *Value[T]) Do(ctx context.Context, fn func(ctx context.Context, v *T) er
 		}
 	} else {
 		var err error
-		if c, err = g.l.acquireSlow(ctx); c == nil {
+		if c, err = g.l.acquireSlow(ctx, "sluice/guard: Value.Do wait"); c == nil {
 			if err != nil {
 				return err
 			}
@@ -123,6 +132,25 @@ func (g *Value[T]) Close() {
 		badCall("Value.Close", true, false)
 	}
 	g.l.close()
+}
+
+// OnWait adds fn to the functions called with each wait for g's lock,
+// and returns stop, which removes it (stop is idempotent). fn is called
+// for every Do that had to queue, once it holds the lock and before its
+// callback runs, on that caller's goroutine, with how long it was queued;
+// never for a Do that took the lock at once (those read no clock) or one
+// that gave up. fn must be quick and must not call into g; a panic in fn
+// releases the lock and reaches the Do caller. A call already under way
+// when stop returns may still call fn. Several hooks may be added, from
+// any goroutine at any time. OnWait panics if fn is nil.
+//
+// A queued caller already reads the clock once; with a hook added it
+// reads it once more, when it is admitted.
+func (g *Value[T]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if g == nil {
+		badCall("Value.OnWait", true, false)
+	}
+	return g.l.onWait("Value.OnWait", fn)
 }
 
 // Stats returns a snapshot of the lock, read under its internal mutex.

@@ -35,7 +35,14 @@ func TestValueMutualExclusion(t *testing.T) {
 	g := guard.New(0)
 	var tr conctest.Tracker
 	var wg sync.WaitGroup
-	var ran, gaveUp atomic.Int64
+	var ran, gaveUp, waits atomic.Int64
+	stop := g.OnWait(func(d time.Duration) {
+		if d < 0 {
+			t.Errorf("OnWait(%v)", d)
+		}
+		waits.Add(1)
+	})
+	defer stop()
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -84,8 +91,18 @@ func TestValueMutualExclusion(t *testing.T) {
 		return nil
 	})
 	st := g.Stats()
-	if st.InUse != 0 || st.Waiting != 0 {
+	if st.InUse != 0 || st.Waiting != 0 || st.OldestWait != 0 {
 		t.Fatalf("after the stress: %+v, want free and nobody waiting", st)
+	}
+	// Every callback that ran was admitted once, the check above too;
+	// hand-offs to a waiter that gave up at that moment are not counted.
+	if st.Admitted != int64(total)+1 {
+		t.Fatalf("Admitted %d, want the %d calls that ran", st.Admitted, total+1)
+	}
+	// Every call that queued was admitted (and reported its wait) or
+	// gave up.
+	if w := waits.Load(); w != st.Contended-st.Cancelled {
+		t.Fatalf("%d waits reported; %d calls queued and %d of them gave up", w, st.Contended, st.Cancelled)
 	}
 	t.Logf("%d calls ran, %d gave up, stats %+v", total, gaveUp.Load(), st)
 }

@@ -2,9 +2,13 @@ package keyed
 
 import (
 	"context"
+	"runtime/debug"
+	"runtime/trace"
 	"sync"
+	"time"
 
-	"github.com/sluice-go/sluice/internal/panics"
+	"github.com/sluice-go/sluice/internal/fifo"
+	"github.com/sluice-go/sluice/internal/keymap"
 )
 
 // Cache is a validating cache with one fetch per key at a time: a value
@@ -33,7 +37,9 @@ import (
 //
 // If fetch or valid panics (or calls runtime.Goexit), nothing is stored,
 // the callers waiting for that fetch get a *[PanicError] (errors.As), and
-// the panic goes on up the fetching caller's goroutine with its value.
+// the panic goes on up the fetching caller's goroutine with its value,
+// resumed from where it was caught, so that a crash trace still shows
+// the frames that panicked.
 //
 // Close fails every Get waiting for a fetch, and every later Get, with
 // [ErrClosed], and drops the stored values. A fetch in flight finishes and
@@ -50,8 +56,11 @@ type Cache[K comparable, V any] struct {
 	// fetching counts every fetch in flight, disowned ones included (those
 	// are no longer in flying).
 	fetching int64
-	waiting  int64
-	stats    CacheStats
+	// waits holds the Gets blocked now on another caller's fetch, oldest
+	// first, whatever their key.
+	waits keymap.Waits
+	hooks fifo.Hooks
+	stats CacheStats
 }
 
 type flight[V any] struct {
@@ -68,9 +77,19 @@ type flight[V any] struct {
 
 // CacheStats is a snapshot of a [Cache].
 type CacheStats struct {
-	Entries   int64 // values stored
-	Fetching  int64 // fetches in flight, those disowned by Forget included
-	Waiting   int64 // Gets blocked now, waiting for another caller's fetch
+	Entries  int64 // values stored
+	Fetching int64 // fetches in flight, those disowned by Forget included
+	Waiting  int64 // Gets blocked now, waiting for another caller's fetch
+	// OldestWait is how long the longest-waiting Get blocked now on
+	// another caller's fetch (over all keys) has waited, from the moment
+	// it began this wait; 0 when nobody waits. (A Get whose fetcher gave
+	// up and that waits again for a new fetch counts from its new wait.)
+	OldestWait time.Duration
+	// Admitted counts the Gets let through to an answer: answered from a
+	// stored value (Hits), by a fetch of their own (counted when it
+	// starts), or by the fetch of another caller they waited for. Not
+	// those that returned ctx.Err() or ErrClosed.
+	Admitted  int64
 	Hits      int64 // total: Gets answered from a stored value
 	Fetches   int64 // total: fetches started
 	Shared    int64 // total: misses that waited for another caller's fetch
@@ -116,6 +135,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (V, error) {
 		panic("keyed: Cache.Get with nil Context")
 	}
 	var zero V
+	var since time.Time // when this Get first had to wait; zero if it never did
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -124,15 +144,29 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (V, error) {
 		}
 		if v, ok := c.vals[k]; ok {
 			c.stats.Hits++
+			c.stats.Admitted++
 			c.mu.Unlock()
+			if !since.IsZero() {
+				c.hooks.CallTime(since) // waited, then found a value stored meanwhile
+			}
 			return v, nil
 		}
 		if f, ok := c.flying[k]; ok {
+			// The slow path: wait for the fetch in flight. Only here is the
+			// clock read (by Start) and the hook list loaded.
 			c.stats.Shared++
-			c.waiting++
+			w := new(keymap.Wait)
+			c.waits.Start(w)
+			if since.IsZero() {
+				since = w.Since
+			}
 			c.mu.Unlock()
 			var err error
 			cancelled := false
+			var region *trace.Region
+			if trace.IsEnabled() {
+				region = trace.StartRegion(ctx, regionCacheGet)
+			}
 			select {
 			case <-f.done:
 			case <-ctx.Done():
@@ -140,47 +174,62 @@ func (c *Cache[K, V]) Get(ctx context.Context, k K) (V, error) {
 			case <-c.closing:
 				err = ErrClosed
 			}
+			if region != nil {
+				region.End()
+			}
+			retry := err == nil && f.abandoned && ctx.Err() == nil
 			c.mu.Lock()
-			c.waiting--
+			c.waits.End(w)
 			if cancelled {
 				c.stats.Cancelled++
+			} else if err == nil && !retry {
+				c.stats.Admitted++
 			}
 			c.mu.Unlock()
 			if err != nil {
 				return zero, err
 			}
-			if f.abandoned && ctx.Err() == nil {
+			if retry {
 				continue // the fetcher's ctx ended, not ours: fetch again
 			}
+			c.hooks.CallTime(since)
 			return f.v, f.err
 		}
 		f := &flight[V]{done: make(chan struct{})}
 		c.flying[k] = f
 		c.fetching++
 		c.stats.Fetches++
+		c.stats.Admitted++
 		c.mu.Unlock()
+		if !since.IsZero() {
+			c.hooks.CallTime(since) // waited, and now fetches itself
+		}
 		return c.fetchAndLand(ctx, k, f)
 	}
 }
 
 // fetchAndLand runs fetch and valid for the flight f of k, then lands it:
 // stores the value if valid and not forgotten, and wakes the waiters, also
-// when fetch or valid panicked or called runtime.Goexit.
+// when fetch or valid panicked or called runtime.Goexit. A panic is landed
+// from the deferred function that recovers it and re-panicked from there,
+// while the panicking frames are still on the stack (as in Once).
 func (c *Cache[K, V]) fetchAndLand(ctx context.Context, k K, f *flight[V]) (V, error) {
-	store := false
-	pe := panics.Run("keyed: Cache fetch", func() {
-		f.v, f.err = c.fetch(ctx, k)
-		if f.err == nil {
-			store = c.valid(f.v)
+	store, returned := false, false
+	defer func() {
+		if returned {
+			return
 		}
-	}, func(pe *PanicError) {
-		// Goexit: the waiters must not wait forever; the Goexit goes on.
-		c.land(k, f, pe, false)
-	})
-	if pe != nil {
-		c.land(k, f, pe, false)
-		panic(pe.Value)
+		r := recover() // nil: runtime.Goexit, which goes on after this
+		c.land(k, f, &PanicError{Op: "keyed: Cache fetch", Value: r, Goexit: r == nil, Stack: debug.Stack()}, false)
+		if r != nil {
+			panic(r)
+		}
+	}()
+	f.v, f.err = c.fetch(ctx, k)
+	if f.err == nil {
+		store = c.valid(f.v)
 	}
+	returned = true
 	// Only a failure after our ctx ended makes the others fetch again: a
 	// fetch that timed out on its own failed for everyone.
 	f.abandoned = f.err != nil && ctx.Err() != nil
@@ -250,6 +299,28 @@ func (c *Cache[K, V]) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	s.Entries, s.Fetching, s.Waiting, s.Closed = int64(len(c.vals)), c.fetching, c.waiting, c.closed
+	s.Entries, s.Fetching, s.Waiting, s.Closed = int64(len(c.vals)), c.fetching, c.waits.Len(), c.closed
+	if oldest, ok := c.waits.Oldest(); ok {
+		s.OldestWait = keymap.OldestWait(oldest, time.Now())
+	}
 	return s
+}
+
+// OnWait adds fn to the functions called for every Get that had to wait
+// for another caller's fetch, once it is served: fn(wait) runs on that
+// caller's goroutine with how long it waited, from the moment it first
+// began to wait to the moment it resumed with an answer (the shared
+// fetch's result, a value stored meanwhile, or the turn to fetch itself,
+// before it calls fetch). Gets that did not wait, and waits that ended in
+// ctx.Err() or [ErrClosed], do not call it. fn must be quick. Several
+// functions may be added; each is called in turn. The returned stop
+// removes this fn; stop is idempotent. OnWait and stop are safe to call
+// at any time, concurrently with Get. A Get that does not wait pays
+// nothing for the hooks. It panics if fn is nil.
+func (c *Cache[K, V]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	c.check("OnWait")
+	if fn == nil {
+		panic("keyed: Cache.OnWait with nil fn")
+	}
+	return c.hooks.Add(fn)
 }

@@ -37,6 +37,8 @@ func TestCacheBadInput(t *testing.T) {
 		{"Cache.Close on nil *Cache", func() { nilCache.Close() }},
 		{"Cache.Stats on nil *Cache", func() { nilCache.Stats() }},
 		{"Cache.Get on a zero Cache", func() { zero.Get(context.Background(), 1) }},
+		{"Cache.OnWait with nil fn", func() { c.OnWait(nil) }},
+		{"Cache.OnWait on nil *Cache", func() { nilCache.OnWait(func(time.Duration) {}) }},
 	}
 	for _, tt := range tests {
 		conctest.MustPanic(t, tt.call, "keyed: "+tt.want)
@@ -82,7 +84,7 @@ func TestCacheValidates(t *testing.T) {
 	if calls[1] != 2 {
 		t.Fatalf("Get after Forget did not fetch: %v", calls)
 	}
-	want := CacheStats{Entries: 2, Hits: 2, Fetches: 6, Invalid: 1}
+	want := CacheStats{Entries: 2, Admitted: 8, Hits: 2, Fetches: 6, Invalid: 1}
 	if got := c.Stats(); got != want {
 		t.Fatalf("Stats = %+v, want %+v", got, want)
 	}

@@ -42,6 +42,18 @@
 // a [Once] run whose fn panicked get an error that matches both
 // [ErrAborted] and [*PanicError].
 //
+// # Observing
+//
+// Each type's Stats has running totals (Admitted, Cancelled, Rejected for
+// the Try methods, Panicked where a function runs) and OldestWait, the
+// wait so far of the oldest caller blocked now over all keys (read from
+// the head of each shard's list of waiters, so its cost does not grow
+// with the keys). OnWait registers a function called with each waiting
+// caller's wait once it is admitted. Only a caller that has to block
+// reads the clock, loads the hooks, and opens a runtime/trace region
+// ("sluice/keyed: Mutex.Lock wait", ...); an uncontended call does none
+// of this.
+//
 // A Mutex, RWMutex or Once value is about 8 KiB (its shards): make one
 // per kind of resource ("peers", "accounts"), not one per object.
 package keyed
@@ -61,6 +73,16 @@ var ErrClosed = errors.New("keyed: closed")
 // waiting on that run get it (from a Once, wrapped with [ErrAborted]). It
 // is the PanicError of every sluice package.
 type PanicError = panics.Error
+
+// The runtime/trace regions around the waits that block, one per method.
+// Only a caller that must wait opens one, and only while tracing is on.
+const (
+	regionMutexLock = "sluice/keyed: Mutex.Lock wait"
+	regionRWLock    = "sluice/keyed: RWMutex.Lock wait"
+	regionRWRLock   = "sluice/keyed: RWMutex.RLock wait"
+	regionOnceDo    = "sluice/keyed: Once.Do wait"
+	regionCacheGet  = "sluice/keyed: Cache.Get wait"
+)
 
 // testHookGiveUp, when set by a test, runs in a waiter whose ctx has just
 // ended, before it takes the shard lock to leave the queue. Tests use it to

@@ -22,6 +22,9 @@ import (
 type lockModel struct {
 	keys   map[int]*modelKey
 	closed bool
+	// the running totals: holds granted (at once, by a Try, or from the
+	// queue), waits given up, Trys that failed
+	admitted, cancelled, rejected int64
 }
 
 type modelKey struct {
@@ -82,6 +85,8 @@ type lockUnderTest interface {
 	unlock(k int, write bool)
 	len() int
 	waiters() int
+	// totals returns Admitted, Cancelled and Rejected from Stats.
+	totals() [3]int64
 	close()
 }
 
@@ -93,6 +98,10 @@ func (u *mutexUT) unlock(k int, _ bool)                          { u.m.Unlock(k)
 func (u *mutexUT) len() int                                      { return u.m.Len() }
 func (u *mutexUT) waiters() int                                  { return int(u.m.Stats().Waiting) }
 func (u *mutexUT) close()                                        { u.m.Close() }
+func (u *mutexUT) totals() [3]int64 {
+	st := u.m.Stats()
+	return [3]int64{st.Admitted, st.Cancelled, st.Rejected}
+}
 
 type rwUT struct{ m RWMutex[int] }
 
@@ -120,6 +129,10 @@ func (u *rwUT) unlock(k int, write bool) {
 func (u *rwUT) len() int     { return u.m.Len() }
 func (u *rwUT) waiters() int { return int(u.m.Stats().Waiting) }
 func (u *rwUT) close()       { u.m.Close() }
+func (u *rwUT) totals() [3]int64 {
+	st := u.m.Stats()
+	return [3]int64{st.Admitted, st.Cancelled, st.Rejected}
+}
 
 func TestMutexModel(t *testing.T) {
 	runLockModel(t, func() lockUnderTest { return &mutexUT{} }, false)
@@ -161,6 +174,7 @@ func lockModelRun(t *testing.T, seed uint64, u lockUnderTest, rw bool) {
 	}
 	granted := func(id int) {
 		actors[id].holds, actors[id].waiting = true, false
+		m.admitted++
 	}
 	pickWrite := func() bool { return !rw || rng.IntN(2) == 0 }
 	unlock := func(id int) {
@@ -212,6 +226,9 @@ func lockModelRun(t *testing.T, seed uint64, u lockUnderTest, rw bool) {
 		if got := u.waiters(); got != waiting {
 			t.Fatalf("seed %d step %d (%s): Waiters = %d, model has %d", seed, step, op, got, waiting)
 		}
+		if got, want := u.totals(), [3]int64{m.admitted, m.cancelled, m.rejected}; got != want {
+			t.Fatalf("seed %d step %d (%s): Admitted, Cancelled, Rejected = %v, model has %v", seed, step, op, got, want)
+		}
 	}
 
 	for step := range steps {
@@ -246,6 +263,7 @@ func lockModelRun(t *testing.T, seed uint64, u lockUnderTest, rw bool) {
 					mk.readers = append(mk.readers, id)
 				}
 				a.holds = true
+				m.admitted++
 			default:
 				mk.queue = append(mk.queue, modelReq{id, write})
 				a.waiting = true
@@ -259,7 +277,10 @@ func lockModelRun(t *testing.T, seed uint64, u lockUnderTest, rw bool) {
 			if got := u.try(k, write); got != want {
 				t.Fatalf("seed %d step %d: %s = %v, model says %v", seed, step, op, got, want)
 			}
-			if want {
+			if !want {
+				m.rejected++
+			} else {
+				m.admitted++
 				id := len(actors)
 				actors = append(actors, &actor{key: k, write: write, holds: true})
 				if write {
@@ -296,6 +317,7 @@ func lockModelRun(t *testing.T, seed uint64, u lockUnderTest, rw bool) {
 			op = fmt.Sprintf("cancel %d", id)
 			a.cancel()
 			a.waiting, a.finished, a.wantErr = false, true, context.Canceled
+			m.cancelled++
 			mk := m.key(a.key)
 			mk.queue = slices.DeleteFunc(mk.queue, func(r modelReq) bool { return r.id == id })
 			mk.grant(granted)
@@ -315,6 +337,7 @@ func lockModelRun(t *testing.T, seed uint64, u lockUnderTest, rw bool) {
 		if a.waiting {
 			a.cancel()
 			a.waiting, a.finished, a.wantErr = false, true, context.Canceled
+			m.cancelled++
 			mk := m.key(a.key)
 			mk.queue = slices.DeleteFunc(mk.queue, func(r modelReq) bool { return r.id == id })
 			mk.grant(granted)
@@ -387,6 +410,9 @@ func onceModelRun(t *testing.T, seed uint64) {
 	var inside [nkeys]atomic.Int32 // runs of fn in progress, real
 	var mu sync.Mutex              // guards onceActor.inFn
 	closed := false
+	// the running totals: Do calls let through (ran fn, shared a result,
+	// hit), waits given up
+	var admitted, cancelled int64
 
 	// finish is the model of a run's end.
 	finish := func(k int, err error, gaveUp bool) {
@@ -403,6 +429,7 @@ func onceModelRun(t *testing.T, seed uint64) {
 				}
 				a := actors[w.id]
 				a.waiting, a.ret, a.want = false, true, err
+				admitted++
 				return true
 			})
 		}
@@ -414,6 +441,7 @@ func onceModelRun(t *testing.T, seed uint64) {
 				mk.queue[i].gen = mk.gen
 			}
 			actors[next.id].waiting, actors[next.id].running = false, true
+			admitted++
 			return
 		}
 		if !mk.done {
@@ -454,6 +482,9 @@ func onceModelRun(t *testing.T, seed uint64) {
 		if st.Keys != int64(entries) || o.Len() != entries || st.Waiting != int64(waiting) {
 			t.Fatalf("seed %d step %d (%s): Stats %+v, model has %d entries, %d waiting", seed, step, op, st, entries, waiting)
 		}
+		if st.Admitted != admitted || st.Cancelled != cancelled || st.OldestWait != 0 {
+			t.Fatalf("seed %d step %d (%s): Stats %+v, model has %d admitted, %d cancelled", seed, step, op, st, admitted, cancelled)
+		}
 		for k := range inside {
 			if n := inside[k].Load(); n > 1 {
 				t.Fatalf("seed %d step %d (%s): %d runs of fn for key %d at once", seed, step, op, n, k)
@@ -493,12 +524,14 @@ func onceModelRun(t *testing.T, seed uint64) {
 				a.ret, a.want = true, ErrClosed
 			case mk.done:
 				a.ret, a.want = true, nil
+				admitted++
 			case mk.runner >= 0:
 				mk.queue = append(mk.queue, onceModelWaiter{id, mk.gen})
 				a.waiting = true
 			default:
 				mk.runner, mk.runGen = id, mk.gen
 				a.running = true
+				admitted++
 			}
 			fn := func(ctx context.Context) error {
 				inside[k].Add(1)
@@ -560,6 +593,7 @@ func onceModelRun(t *testing.T, seed uint64) {
 				mk := key(a.key)
 				mk.queue = slices.DeleteFunc(mk.queue, func(w onceModelWaiter) bool { return w.id == id })
 				a.waiting, a.ret, a.want = false, true, context.Canceled
+				cancelled++
 			}
 		default: // Forget
 			k := rng.IntN(nkeys)
@@ -590,6 +624,7 @@ func onceModelRun(t *testing.T, seed uint64) {
 			mk := key(a.key)
 			mk.queue = slices.DeleteFunc(mk.queue, func(w onceModelWaiter) bool { return w.id == id })
 			a.waiting, a.ret, a.want = false, true, context.Canceled
+			cancelled++
 		}
 		check(steps, "cancel")
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"time"
 
+	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/internal/keymap"
 )
 
@@ -61,6 +63,7 @@ const (
 	mAdmitted = iota
 	mContended
 	mCancelled
+	mRejected
 )
 
 // Lock blocks until the caller holds k, ctx ends, or the Mutex is closed.
@@ -115,21 +118,25 @@ func (m *Mutex[K]) Lock(ctx context.Context, k K) error {
 			return nil
 		}
 	}
+	// The slow path: queue and block. Only here is the clock read (by
+	// Enqueue) and the hook list loaded (by admitted).
 	w := keymap.NewWaiter()
-	sh.At(i).q.PushBack(w)
-	sh.Waiting++
+	sh.Enqueue(&sh.At(i).q, w)
 	sh.Unlock()
 
-	if w.Await(done) {
-		return wokenErr(w)
+	if w.Await(ctx, done, regionMutexLock) {
+		return admitted(m.m.Hooks(), w)
 	}
 	giveUpHook()
 	sh.Lock()
 	sh.Count[mCancelled]++
 	if w.Woken() {
 		// Handed k (or failed by Close) while giving up. The caller sees
-		// its ctx error and must hold nothing, so pass k on.
+		// its ctx error and must hold nothing, so pass k on; the grant
+		// did not admit it after all.
 		if !w.Closed {
+			sh.Count[mAdmitted]--
+			sh.Count[mContended]--
 			mutexUnlock(sh, h, k)
 		}
 		sh.Unlock()
@@ -137,17 +144,18 @@ func (m *Mutex[K]) Lock(ctx context.Context, k K) error {
 	}
 	// k's entry is still there (someone holds k while we wait), though
 	// its slot may have moved: find it again.
-	sh.At(sh.Find(h, k)).q.Remove(w)
-	sh.Waiting--
+	sh.Leave(&sh.At(sh.Find(h, k)).q, w)
 	sh.Unlock()
 	return ctx.Err()
 }
 
-// wokenErr turns the token a waiter received into Lock's result.
-func wokenErr(w *keymap.Waiter) error {
+// admitted turns the token a waiter received into Lock's result and, if
+// the waiter was granted what it waited for, reports its wait to hooks.
+func admitted(hooks *fifo.Hooks, w *keymap.Waiter) error {
 	if w.Closed {
 		return ErrClosed
 	}
+	hooks.CallTime(w.Since())
 	return nil
 }
 
@@ -162,6 +170,7 @@ func (m *Mutex[K]) TryLock(k K) bool {
 	sh.Lock()
 	defer sh.Unlock()
 	if m.m.Closed() || sh.Find(h, k) >= 0 {
+		sh.Count[mRejected]++
 		return false
 	}
 	sh.Insert(h, k, mutexEntry{})
@@ -197,8 +206,7 @@ func mutexUnlock[K comparable](sh *keymap.Shard[K, mutexEntry], h uint64, k K) b
 		sh.Remove(i)
 		return true
 	}
-	w := q.PopFront()
-	sh.Waiting--
+	w := sh.Dequeue(q)
 	sh.Count[mAdmitted]++
 	sh.Count[mContended]++
 	w.Wake()
@@ -224,30 +232,61 @@ func (m *Mutex[K]) Len() int {
 	return m.m.Len()
 }
 
+// OnWait adds fn to the functions called for every Lock that had to
+// queue, once it holds its key: fn(wait) runs on that caller's goroutine,
+// before Lock returns, with how long it waited, from the moment it
+// queued (after the brief retries described on [Mutex]) to the moment it
+// resumed holding the key. Calls that got the key without queueing (most
+// of them), TryLock, and waits that ended in ctx.Err() or [ErrClosed] do
+// not call it. fn must be quick: it delays the caller, which holds the
+// key meanwhile. Several functions may be added; each is called in turn.
+// The returned stop removes this fn; stop is idempotent. OnWait and stop
+// are safe to call at any time, concurrently with Lock. A Lock that does
+// not queue pays nothing for the hooks. It panics if fn is nil.
+func (m *Mutex[K]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if m == nil {
+		panic("keyed: Mutex.OnWait on nil *Mutex")
+	}
+	if fn == nil {
+		panic("keyed: Mutex.OnWait with nil fn")
+	}
+	return m.m.Hooks().Add(fn)
+}
+
 // MutexStats is a snapshot of a [Mutex].
 type MutexStats struct {
-	Keys      int64 // keys held now (= entries, = Len)
-	Waiting   int64 // callers blocked in Lock now
-	Admitted  int64 // total: grants of a key, by Lock or TryLock
-	Contended int64 // total: of those, grants to a caller that had to wait
-	Cancelled int64 // total: Lock calls that gave up waiting because ctx ended
-	Closed    bool
+	Keys    int64 // keys held now (= entries, = Len)
+	Waiting int64 // callers blocked in Lock now
+	// OldestWait is how long the longest-waiting caller blocked in Lock
+	// now (over all keys) has waited, from the moment it queued; 0 when
+	// nobody waits.
+	OldestWait time.Duration
+	Admitted   int64 // total: Lock calls that returned nil, and TryLock calls that returned true
+	Contended  int64 // total: of those, Lock calls that had to queue first
+	Cancelled  int64 // total: Lock calls that gave up waiting because ctx ended
+	Rejected   int64 // total: TryLock calls that returned false (the key was held, or the Mutex closed)
+	Closed     bool
 }
 
 // Stats returns a snapshot. Each shard is read under its lock and the
 // shards are summed one after another, so under load the figures are
-// each exact for some instant but not all for the same one.
+// each exact for some instant but not all for the same one. Its cost does
+// not grow with the keys or the waiters: 64 shard locks taken in turn,
+// each shard's oldest waiter read from the head of its list of waits,
+// and one clock read if anybody waits.
 func (m *Mutex[K]) Stats() MutexStats {
 	if m == nil {
 		panic("keyed: Mutex.Stats on nil *Mutex")
 	}
 	t := m.m.Totals(nil)
 	return MutexStats{
-		Keys:      t.Entries,
-		Waiting:   t.Waiting,
-		Admitted:  t.Count[mAdmitted],
-		Contended: t.Count[mContended],
-		Cancelled: t.Count[mCancelled],
-		Closed:    t.Closed,
+		Keys:       t.Entries,
+		Waiting:    t.Waiting,
+		OldestWait: t.OldestWait,
+		Admitted:   t.Count[mAdmitted],
+		Contended:  t.Count[mContended],
+		Cancelled:  t.Count[mCancelled],
+		Rejected:   t.Count[mRejected],
+		Closed:     t.Closed,
 	}
 }

@@ -3,6 +3,7 @@ package keyed
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 )
@@ -21,6 +22,7 @@ func TestNilArguments(t *testing.T) {
 	var nilCtx context.Context
 	bg := context.Background()
 	fn := func(context.Context) error { return nil }
+	hook := func(time.Duration) {}
 	cases := []struct {
 		name string
 		want string
@@ -54,6 +56,12 @@ func TestNilArguments(t *testing.T) {
 		{"nil Once.Close", "Once.Close on nil *Once", func() { no.Close() }},
 		{"nil Once.Len", "Once.Len on nil *Once", func() { no.Len() }},
 		{"nil Once.Stats", "Once.Stats on nil *Once", func() { no.Stats() }},
+		{"Mutex.OnWait nil fn", "Mutex.OnWait with nil fn", func() { m.OnWait(nil) }},
+		{"RWMutex.OnWait nil fn", "RWMutex.OnWait with nil fn", func() { rw.OnWait(nil) }},
+		{"Once.OnWait nil fn", "Once.OnWait with nil fn", func() { o.OnWait(nil) }},
+		{"nil Mutex.OnWait", "Mutex.OnWait on nil *Mutex", func() { nm.OnWait(hook) }},
+		{"nil RWMutex.OnWait", "RWMutex.OnWait on nil *RWMutex", func() { nrw.OnWait(hook) }},
+		{"nil Once.OnWait", "Once.OnWait on nil *Once", func() { no.OnWait(hook) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

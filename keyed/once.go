@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"time"
 
 	"github.com/sluice-go/sluice/internal/keymap"
-	"github.com/sluice-go/sluice/internal/panics"
 )
 
 // ErrAborted is matched (errors.Is) by the result shared with the callers
@@ -64,7 +65,8 @@ var ErrAborted = errors.New("keyed: Once fn panicked or exited")
 // If fn panics or calls runtime.Goexit, the callers waiting on that run get
 // an error matching [ErrAborted] and [*PanicError], nothing is remembered,
 // and the panic (with its value unchanged) or the Goexit goes on up the
-// goroutine that ran fn.
+// goroutine that ran fn. The panic is resumed from where it was caught,
+// so that a crash trace still shows the frames that panicked.
 //
 // fn must not call Do for the same key on the same Once: it would wait for
 // itself (until its ctx ends).
@@ -101,6 +103,7 @@ const (
 	oHits
 	oCancelled
 	oPanicked
+	oAdmitted
 )
 
 // Do runs fn for k unless k already succeeded, or joins the run in
@@ -137,31 +140,34 @@ func (o *Once[K]) Do(ctx context.Context, k K, fn func(context.Context) error) e
 		e = &onceEntry{running: true}
 		sh.Insert(h, k, e)
 		sh.Count[oRunning]++
+		sh.Count[oAdmitted]++
 		sh.Unlock()
 		return onceRun(ctx, sh, h, k, e, fn)
 	case e.done:
 		sh.Count[oHits]++
+		sh.Count[oAdmitted]++
 		sh.Unlock()
 		return nil
 	}
+	// The slow path: queue and block, as in Mutex.Lock.
 	w := keymap.NewWaiter()
 	w.Gen = e.gen
-	e.q.PushBack(w)
-	sh.Waiting++
+	sh.Enqueue(&e.q, w)
 	sh.Unlock()
 
-	if !w.Await(done) {
+	if !w.Await(ctx, done, regionOnceDo) {
 		giveUpHook()
 		sh.Lock()
 		if !w.Woken() {
-			e.q.Remove(w)
-			sh.Waiting--
+			sh.Leave(&e.q, w)
 			sh.Count[oCancelled]++
 			sh.Unlock()
 			return ctx.Err()
 		}
 		if w.Run {
-			sh.Count[oCancelled]++ // it returns ctx.Err() below
+			// It returns ctx.Err() below: not admitted after all.
+			sh.Count[oCancelled]++
+			sh.Count[oAdmitted]--
 		}
 		sh.Unlock()
 		if w.Run {
@@ -172,6 +178,11 @@ func (o *Once[K]) Do(ctx context.Context, k K, fn func(context.Context) error) e
 		}
 		// The result arrived as we gave up: it is ours.
 	}
+	if w.Closed {
+		return w.Err
+	}
+	// Served: handed the run, or given the result of the run it joined.
+	o.m.Hooks().CallTime(w.Since())
 	if w.Run {
 		return onceRun(ctx, sh, h, k, e, fn)
 	}
@@ -189,16 +200,27 @@ const (
 )
 
 // onceRun calls fn for the run e.running stands for, then settles it.
-func onceRun[K comparable](ctx context.Context, sh *onceShard[K], h uint64, k K, e *onceEntry, fn func(context.Context) error) error {
-	var err error
-	pe := panics.Run("keyed: Once fn", func() { err = fn(ctx) }, func(pe *PanicError) {
-		// Goexit: the waiters must not wait forever; the Goexit goes on.
+//
+// If fn panics or calls runtime.Goexit, the deferred function below
+// settles the run (the waiters get the PanicError) while the panicking
+// frames are still on the stack, and re-panics from there with the same
+// value, so that a crash trace still shows where fn panicked; a Goexit
+// goes on by itself.
+func onceRun[K comparable](ctx context.Context, sh *onceShard[K], h uint64, k K, e *onceEntry, fn func(context.Context) error) (err error) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		r := recover() // nil: runtime.Goexit, which goes on after this
+		pe := &PanicError{Op: "keyed: Once fn", Value: r, Goexit: r == nil, Stack: debug.Stack()}
 		onceFinish(sh, h, k, e, fmt.Errorf("%w: %w", ErrAborted, pe), endPanicked)
-	})
-	if pe != nil {
-		onceFinish(sh, h, k, e, fmt.Errorf("%w: %w", ErrAborted, pe), endPanicked)
-		panic(pe.Value)
-	}
+		if r != nil {
+			panic(r)
+		}
+	}()
+	err = fn(ctx)
+	returned = true
 	end := endReturned
 	if err != nil && ctx.Err() != nil {
 		end = endGaveUp
@@ -235,9 +257,9 @@ func onceFinish[K comparable](sh *onceShard[K], h uint64, k K, e *onceEntry, err
 			next := w.Next()
 			if w.Gen == e.runGen {
 				// Arrived before any Forget: it joined this run.
-				e.q.Remove(w)
-				sh.Waiting--
+				sh.Leave(&e.q, w)
 				sh.Count[oShared]++
+				sh.Count[oAdmitted]++
 				w.Err = err
 				w.Wake()
 			}
@@ -247,10 +269,10 @@ func onceFinish[K comparable](sh *onceShard[K], h uint64, k K, e *onceEntry, err
 	// When e.done, every waiter joined this run (gen did not move), so the
 	// queue is empty now.
 	if !e.q.Empty() {
-		w := e.q.PopFront()
-		sh.Waiting--
+		w := sh.Dequeue(&e.q)
 		e.running = true
 		sh.Count[oRunning]++
+		sh.Count[oAdmitted]++
 		e.runGen = e.gen
 		for r := e.q.Front(); r != nil; r = r.Next() {
 			r.Gen = e.gen // they wait for the new run now
@@ -311,12 +333,42 @@ func (o *Once[K]) Len() int {
 	return o.m.Len()
 }
 
+// OnWait adds fn to the functions called for every Do that had to wait,
+// once it is served: fn(wait) runs on that caller's goroutine with how
+// long it waited, from the moment it queued behind a run in progress to
+// the moment it resumed, either with the result of the run it joined
+// (before Do returns it) or handed the next run (before it calls its own
+// fn). Calls that ran fn at once or found a remembered success, and waits
+// that ended in ctx.Err() or [ErrClosed], do not call it. fn must be
+// quick. Several functions may be added; each is called in turn. The
+// returned stop removes this fn; stop is idempotent. OnWait and stop are
+// safe to call at any time, concurrently with Do. A Do that does not wait
+// pays nothing for the hooks. It panics if fn is nil.
+func (o *Once[K]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if o == nil {
+		panic("keyed: Once.OnWait on nil *Once")
+	}
+	if fn == nil {
+		panic("keyed: Once.OnWait with nil fn")
+	}
+	return o.m.Hooks().Add(fn)
+}
+
 // OnceStats is a snapshot of a [Once].
 type OnceStats struct {
-	Keys      int64 // entries (= Len) = Running + Done
-	Running   int64 // keys with a run of fn in progress
-	Done      int64 // keys whose success is remembered
-	Waiting   int64 // callers blocked in Do now
+	Keys    int64 // entries (= Len) = Running + Done
+	Running int64 // keys with a run of fn in progress
+	Done    int64 // keys whose success is remembered
+	Waiting int64 // callers blocked in Do now
+	// OldestWait is how long the longest-waiting caller blocked in Do now
+	// (over all keys) has waited, from the moment it queued; 0 when
+	// nobody waits.
+	OldestWait time.Duration
+	// Admitted counts the Do calls let through to an answer: those that
+	// ran fn (at once, or handed the run after a wait), those that got
+	// the result of a run they joined, and those that found a remembered
+	// success (Hits). Not those that returned ctx.Err() or ErrClosed.
+	Admitted  int64
 	Runs      int64 // total: calls of fn that returned or panicked
 	Shared    int64 // total: Do calls that returned the result of a run they joined
 	Hits      int64 // total: Do calls that returned nil at once: remembered success
@@ -325,22 +377,25 @@ type OnceStats struct {
 	Closed    bool
 }
 
-// Stats returns a snapshot, summed shard by shard as [Mutex.Stats].
+// Stats returns a snapshot, summed shard by shard as [Mutex.Stats], at
+// the same cost (remembered keys are not visited).
 func (o *Once[K]) Stats() OnceStats {
 	if o == nil {
 		panic("keyed: Once.Stats on nil *Once")
 	}
 	t := o.m.Totals(nil)
 	return OnceStats{
-		Keys:      t.Entries,
-		Running:   t.Count[oRunning],
-		Done:      t.Count[oDone],
-		Waiting:   t.Waiting,
-		Runs:      t.Count[oRuns],
-		Shared:    t.Count[oShared],
-		Hits:      t.Count[oHits],
-		Cancelled: t.Count[oCancelled],
-		Panicked:  t.Count[oPanicked],
-		Closed:    t.Closed,
+		Keys:       t.Entries,
+		Running:    t.Count[oRunning],
+		Done:       t.Count[oDone],
+		Waiting:    t.Waiting,
+		OldestWait: t.OldestWait,
+		Admitted:   t.Count[oAdmitted],
+		Runs:       t.Count[oRuns],
+		Shared:     t.Count[oShared],
+		Hits:       t.Count[oHits],
+		Cancelled:  t.Count[oCancelled],
+		Panicked:   t.Count[oPanicked],
+		Closed:     t.Closed,
 	}
 }

@@ -46,7 +46,7 @@ func TestOnceRemembersSuccessNotFailure(t *testing.T) {
 		t.Fatalf("after Forget Do = %v, runs = %d: fn must run again", err, runs)
 	}
 	st := o.Stats()
-	if st != (OnceStats{Runs: 3, Hits: 1}) {
+	if st != (OnceStats{Admitted: 4, Runs: 3, Hits: 1}) {
 		t.Fatalf("Stats = %+v", st)
 	}
 }

@@ -93,7 +93,7 @@ func TestRWMutexWaitingByLane(t *testing.T) {
 		synctest.Wait()
 		rd := start(func() error { return m.RLock(bg, "k") }) // behind the writer
 		synctest.Wait()
-		want := RWMutexStats{Keys: 1, ReadInUse: 1, Waiting: 2, ReadWaiting: 1, WriteWaiting: 1}
+		want := RWMutexStats{Keys: 1, ReadInUse: 1, Waiting: 2, ReadWaiting: 1, WriteWaiting: 1, Admitted: 1}
 		if st := m.Stats(); st != want {
 			t.Fatalf("Stats = %+v, want %+v", st, want)
 		}
@@ -101,7 +101,7 @@ func TestRWMutexWaitingByLane(t *testing.T) {
 		if err := wr.wait(); err != nil {
 			t.Fatal(err)
 		}
-		want = RWMutexStats{Keys: 1, WriteInUse: 1, Waiting: 1, ReadWaiting: 1}
+		want = RWMutexStats{Keys: 1, WriteInUse: 1, Waiting: 1, ReadWaiting: 1, Admitted: 2}
 		if st := m.Stats(); st != want {
 			t.Fatalf("Stats = %+v, want %+v", st, want)
 		}
@@ -109,7 +109,7 @@ func TestRWMutexWaitingByLane(t *testing.T) {
 		if err := rd.wait(); !errors.Is(err, ErrClosed) {
 			t.Fatalf("reader got %v, want ErrClosed", err)
 		}
-		want = RWMutexStats{Keys: 1, WriteInUse: 1, Closed: true}
+		want = RWMutexStats{Keys: 1, WriteInUse: 1, Admitted: 2, Closed: true}
 		if st := m.Stats(); st != want {
 			t.Fatalf("Stats = %+v, want %+v", st, want)
 		}

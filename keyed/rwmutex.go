@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/sluice-go/sluice/internal/keymap"
 )
@@ -54,6 +55,8 @@ const (
 	rwWriteInUse          // write holds, all keys
 	rwWriteWaiting        // queued writers (Waiting counts everyone queued)
 	rwCancelled
+	rwAdmitted
+	rwRejected
 )
 
 // RLock blocks until the caller holds k for reading, ctx ends, or the
@@ -94,6 +97,7 @@ func (m *RWMutex[K]) lock(ctx context.Context, k K, write bool) error {
 		return ErrClosed
 	}
 	if rwTry(sh, h, k, write) {
+		sh.Count[rwAdmitted]++
 		sh.Unlock()
 		return nil
 	}
@@ -108,37 +112,43 @@ func (m *RWMutex[K]) lock(ctx context.Context, k K, write bool) error {
 			return ErrClosed
 		}
 		if rwTry(sh, h, k, write) {
+			sh.Count[rwAdmitted]++
 			sh.Unlock()
 			return nil
 		}
 	}
+	// The slow path, as in Mutex.Lock.
 	w := keymap.NewWaiter()
 	w.Write = write
-	sh.At(sh.Find(h, k)).q.PushBack(w)
-	sh.Waiting++
+	sh.Enqueue(&sh.At(sh.Find(h, k)).q, w)
 	if write {
 		sh.Count[rwWriteWaiting]++
 	}
 	sh.Unlock()
 
-	if w.Await(done) {
-		return wokenErr(w)
+	region := regionRWRLock
+	if write {
+		region = regionRWLock
+	}
+	if w.Await(ctx, done, region) {
+		return admitted(m.m.Hooks(), w)
 	}
 	giveUpHook()
 	sh.Lock()
 	sh.Count[rwCancelled]++
 	if w.Woken() {
 		// Granted (or failed by Close) while giving up: give back what
-		// was granted, admitting whoever that lets in.
+		// was granted, admitting whoever that lets in; the grant did not
+		// admit this caller after all.
 		if !w.Closed {
+			sh.Count[rwAdmitted]--
 			rwUnlock(sh, h, k, write)
 		}
 		sh.Unlock()
 		return ctx.Err()
 	}
 	e := sh.At(sh.Find(h, k))
-	e.q.Remove(w)
-	sh.Waiting--
+	sh.Leave(&e.q, w)
 	if write {
 		sh.Count[rwWriteWaiting]--
 	}
@@ -196,10 +206,12 @@ func (m *RWMutex[K]) tryLock(k K, write bool) bool {
 	sh, h := m.m.Shard(k)
 	sh.Lock()
 	defer sh.Unlock()
-	if m.m.Closed() {
+	if m.m.Closed() || !rwTry(sh, h, k, write) {
+		sh.Count[rwRejected]++
 		return false
 	}
-	return rwTry(sh, h, k, write)
+	sh.Count[rwAdmitted]++
+	return true
 }
 
 // RUnlock releases one read hold on k. It panics if k is not read-locked.
@@ -280,8 +292,8 @@ func rwGrant[K comparable](sh *rwShard[K], e *rwEntry) {
 			e.readers++
 			sh.Count[rwReadInUse]++
 		}
-		e.q.PopFront()
-		sh.Waiting--
+		sh.Dequeue(&e.q)
+		sh.Count[rwAdmitted]++
 		w.Wake()
 	}
 }
@@ -311,6 +323,26 @@ func (m *RWMutex[K]) Len() int {
 	return m.m.Len()
 }
 
+// OnWait adds fn to the functions called for every Lock and RLock that
+// had to queue, once it holds its key: fn(wait) runs on that caller's
+// goroutine, before Lock or RLock returns, with how long it waited, from
+// the moment it queued to the moment it resumed holding the key. Calls
+// that did not queue, TryLock and TryRLock, and waits that ended in
+// ctx.Err() or [ErrClosed] do not call it. fn must be quick: the caller
+// holds the key meanwhile. Several functions may be added; each is called
+// in turn. The returned stop removes this fn; stop is idempotent. OnWait
+// and stop are safe to call at any time, concurrently with use. A call
+// that does not queue pays nothing for the hooks. It panics if fn is nil.
+func (m *RWMutex[K]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if m == nil {
+		panic("keyed: RWMutex.OnWait on nil *RWMutex")
+	}
+	if fn == nil {
+		panic("keyed: RWMutex.OnWait with nil fn")
+	}
+	return m.m.Hooks().Add(fn)
+}
+
 // RWMutexStats is a snapshot of an [RWMutex].
 type RWMutexStats struct {
 	Keys         int64 // entries: keys held or waited on now (= Len)
@@ -319,11 +351,19 @@ type RWMutexStats struct {
 	Waiting      int64 // callers blocked in Lock or RLock now (= ReadWaiting + WriteWaiting)
 	ReadWaiting  int64 // of those, in RLock
 	WriteWaiting int64 // of those, in Lock
-	Cancelled    int64 // total: Lock/RLock calls that gave up waiting because ctx ended
-	Closed       bool
+	// OldestWait is how long the longest-waiting caller blocked in Lock
+	// or RLock now (over all keys, readers and writers together: they
+	// share one queue per key) has waited, from the moment it queued; 0
+	// when nobody waits.
+	OldestWait time.Duration
+	Admitted   int64 // total: holds granted, read or write: Lock/RLock calls that returned nil, TryLock/TryRLock calls that returned true
+	Cancelled  int64 // total: Lock/RLock calls that gave up waiting because ctx ended
+	Rejected   int64 // total: TryLock/TryRLock calls that returned false (the key was busy, or the RWMutex closed)
+	Closed     bool
 }
 
-// Stats returns a snapshot, summed shard by shard as [Mutex.Stats].
+// Stats returns a snapshot, summed shard by shard as [Mutex.Stats], at
+// the same cost.
 func (m *RWMutex[K]) Stats() RWMutexStats {
 	if m == nil {
 		panic("keyed: RWMutex.Stats on nil *RWMutex")
@@ -336,7 +376,10 @@ func (m *RWMutex[K]) Stats() RWMutexStats {
 		Waiting:      t.Waiting,
 		ReadWaiting:  t.Waiting - t.Count[rwWriteWaiting],
 		WriteWaiting: t.Count[rwWriteWaiting],
+		OldestWait:   t.OldestWait,
+		Admitted:     t.Count[rwAdmitted],
 		Cancelled:    t.Count[rwCancelled],
+		Rejected:     t.Count[rwRejected],
 		Closed:       t.Closed,
 	}
 }

@@ -141,7 +141,7 @@ func TestRWMutexCancelledWriterLetsReadersIn(t *testing.T) {
 		}
 		m.RUnlock("k")
 		m.RUnlock("k")
-		if st := m.Stats(); st != (RWMutexStats{Cancelled: 1}) {
+		if st := m.Stats(); st != (RWMutexStats{Admitted: 2, Cancelled: 1}) {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})
@@ -210,7 +210,7 @@ func TestRWMutexBadInputAndClose(t *testing.T) {
 			t.Fatal("Try succeeded after Close")
 		}
 		m.RUnlock("k")
-		if st := m.Stats(); st != (RWMutexStats{Closed: true}) {
+		if st := m.Stats(); st != (RWMutexStats{Admitted: 1, Rejected: 2, Closed: true}) {
 			t.Fatalf("Stats = %+v", st)
 		}
 	})

@@ -161,3 +161,35 @@ func TestCloseDropsQueuedWorkBeforeCancellingRunningWork(t *testing.T) {
 		}
 	})
 }
+
+// A caller waiting for room when Close is called gets ErrClosed, even
+// when Close itself frees room: the cancel ends a running work, and the
+// work queued behind it, dropped unstarted, gives its room back.
+func TestCloseFreesNoRoomForWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		l := newLoop(counter{}, WithQueueSize(2), WithWorkers(1))
+		started := make(chan struct{})
+		Offload(ctx, l, func(ctx context.Context) (int, error) {
+			close(started)
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}, func(*counter, int, error) {})
+		<-started
+		Offload(ctx, l, func(context.Context) (int, error) { return 0, nil }, func(*counter, int, error) {})
+		posted := make(chan error, 1)
+		go func() { posted <- l.Post(ctx, func(*counter) { t.Error("a Post waiting at Close ran") }) }()
+		synctest.Wait()
+		if st := l.Stats(); st.Waiting != 1 || st.Reserved != 2 {
+			t.Fatalf("Stats before Close = %+v", st)
+		}
+		// Inside Close, once running work has been cancelled, let every
+		// goroutine run: the works end and give their rooms back.
+		l.testHookCancelled = synctest.Wait
+		l.Close()
+		if err := <-posted; !errors.Is(err, ErrClosed) {
+			t.Fatalf("Post waiting for room at Close: %v, want ErrClosed", err)
+		}
+		closeAndWait(t, l)
+	})
+}

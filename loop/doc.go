@@ -43,6 +43,20 @@
 // fails while anyone waits. Admitted offloaded works start in the order
 // Offload admitted them as workers come free.
 //
+// # Figures, hooks and tracing
+//
+// [Loop.Stats] keeps running totals of calls (Admitted, Cancelled,
+// Rejected), handlers (Handled, Panicked) and watchdog reports, the
+// oldest wait of a caller waiting for room (OldestWait) and of offloaded
+// work waiting for a worker (OffloadOldestWait). [Loop.OnWait] adds a
+// hook called with each caller's wait for room once it has room. Only a
+// caller that waits reads the clock or the hook list, and, while
+// runtime/trace is on, waits inside a region ("sluice/loop: Do wait",
+// "... Post wait", "... Offload wait"). The loop goroutine runs with the
+// pprof label sluice=loop, set once as it starts. [WithFlightRecorder]
+// writes a runtime/trace flight-recorder snapshot with each watchdog
+// report, so a slow handler comes with the trace of what led up to it.
+//
 // # Errors and panics
 //
 // Waiting calls return ctx.Err() when ctx ends first and [ErrClosed] once

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/internal/panics"
 	"github.com/sluice-go/sluice/pool"
 	"github.com/sluice-go/sluice/queue"
@@ -68,6 +72,13 @@ type Loop[S any] struct {
 	calls    sync.Pool // *call, per loop so channels never cross synctest bubbles
 	slow     atomic.Int64
 	panicked atomic.Int64
+
+	// Figures beyond the queue's (see observe.go), all changed on slow
+	// paths only.
+	rejected  atomic.Int64 // ErrFull returned
+	abandoned atomic.Int64 // Do calls whose ctx ended before their handler started
+	hooks     fifo.Hooks   // OnWait's; loaded only by callers that waited for room
+	offWaits  offLane      // works admitted while every worker was busy, until they start
 
 	// testHookCancelled, nil outside tests, runs in Close right after
 	// offloaded work's ctx has been cancelled.
@@ -141,8 +152,14 @@ func New[S any](state S, opts ...Option) *Loop[S] {
 	return l
 }
 
+// loopLabels are the pprof labels of every loop goroutine, set once as it
+// starts (so a CPU or goroutine profile tells loop time apart); goroutines
+// a handler starts inherit them, as Go's labels are inherited.
+var loopLabels = pprof.WithLabels(context.Background(), pprof.Labels("sluice", "loop"))
+
 // run is the loop goroutine.
 func (l *Loop[S]) run(started chan struct{}) {
+	pprof.SetGoroutineLabels(loopLabels)
 	l.gid.Store(goid())
 	l.call(task[S]{fn: func(*S) {
 		// Record the return address into invoke, which every handler has
@@ -333,18 +350,33 @@ func (l *Loop[S]) reserve(ctx context.Context) (queue.Reservation[task[S]], erro
 		return r, ErrClosed
 	}
 	if l.onLoop() {
+		l.rejected.Add(1)
 		return r, fmt.Errorf("%w (called from a handler, which cannot wait for its own loop)", ErrFull)
 	}
-	r, err = l.q.Reserve(ctx)
-	if errors.Is(err, queue.ErrClosed) {
-		err = ErrClosed
+	return l.reserveSlow(ctx)
+}
+
+// reserveSlow is reserve's wait for room (Offload). A hook that panics
+// gives the room back.
+func (l *Loop[S]) reserveSlow(ctx context.Context) (queue.Reservation[task[S]], error) {
+	if trace.IsEnabled() {
+		defer trace.StartRegion(ctx, "sluice/loop: Offload wait").End()
 	}
-	return r, err
+	since := fifo.Now()
+	r, err := l.q.Reserve(ctx)
+	if err != nil {
+		if errors.Is(err, queue.ErrClosed) {
+			err = ErrClosed
+		}
+		return r, err
+	}
+	l.reportWait(since, func() { r.Cancel() })
+	return r, nil
 }
 
 // put queues t, waiting for room like reserve (never from the loop
-// goroutine).
-func (l *Loop[S]) put(ctx context.Context, t task[S]) error {
+// goroutine). region names the trace region of a wait.
+func (l *Loop[S]) put(ctx context.Context, t task[S], region string) error {
 	if done := ctx.Done(); done != nil {
 		select {
 		case <-done:
@@ -360,16 +392,36 @@ func (l *Loop[S]) put(ctx context.Context, t task[S]) error {
 		return ErrClosed
 	}
 	if l.onLoop() {
+		l.rejected.Add(1)
 		return fmt.Errorf("%w (called from a handler, which cannot wait for its own loop)", ErrFull)
 	}
+	return l.putSlow(ctx, t, region)
+}
+
+// putSlow is put's wait for room. A hook that panics drops a Do's handler
+// if the loop has not started it; a Post's runs anyway (it is queued).
+func (l *Loop[S]) putSlow(ctx context.Context, t task[S], region string) error {
+	if trace.IsEnabled() {
+		defer trace.StartRegion(ctx, region).End()
+	}
+	since := fifo.Now()
 	// Put, not Reserve then Send: a waiting Put queues t before the next
 	// waiting caller is admitted, which is what keeps waiting Do and Post
 	// callers in FIFO order when room frees up back to back.
-	err = l.q.Put(ctx, t)
-	if errors.Is(err, queue.ErrClosed) {
-		err = ErrClosed
+	if err := l.q.Put(ctx, t); err != nil {
+		if errors.Is(err, queue.ErrClosed) {
+			err = ErrClosed
+		}
+		return err
 	}
-	return err
+	l.reportWait(since, func() {
+		if t.c != nil {
+			// The Do caller is leaving with the hook's panic: if the loop
+			// has not taken the call, it skips fn and recycles it.
+			t.c.state.CompareAndSwap(callPending, callAbandoned)
+		}
+	})
+	return nil
 }
 
 func check(op string, ctx context.Context, nilFn bool) {
@@ -396,17 +448,19 @@ func check(op string, ctx context.Context, nilFn bool) {
 // panics instead. It panics if ctx or fn is nil.
 func (l *Loop[S]) Do(ctx context.Context, fn func(*S)) error {
 	check("Do", ctx, fn == nil)
-	return l.do(ctx, task[S]{fn: fn}, "Do")
+	return l.do(ctx, task[S]{fn: fn}, "Do", "sluice/loop: Do wait")
 }
 
 // DoNamed is [Loop.Do] with a name for the watchdog's reports (and a
 // *PanicError's Op).
 func (l *Loop[S]) DoNamed(ctx context.Context, name string, fn func(*S)) error {
 	check("DoNamed", ctx, fn == nil)
-	return l.do(ctx, task[S]{fn: fn, label: name}, "DoNamed")
+	return l.do(ctx, task[S]{fn: fn, label: name}, "DoNamed", "sluice/loop: DoNamed wait")
 }
 
-func (l *Loop[S]) do(ctx context.Context, t task[S], op string) error {
+// do is Do and DoNamed; op names the method for its panic, region the
+// trace region of a wait for room.
+func (l *Loop[S]) do(ctx context.Context, t task[S], op, region string) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
@@ -419,7 +473,7 @@ func (l *Loop[S]) do(ctx context.Context, t task[S], op string) error {
 	c := l.calls.Get().(*call)
 	c.state.Store(callPending)
 	t.c = c
-	if err := l.put(ctx, t); err != nil {
+	if err := l.put(ctx, t, region); err != nil {
 		l.calls.Put(c) // never queued: nobody else holds it
 		return err
 	}
@@ -436,6 +490,9 @@ func (l *Loop[S]) do(ctx context.Context, t task[S], op string) error {
 	}
 	if c.state.CompareAndSwap(callPending, callAbandoned) {
 		// The loop will see callAbandoned, skip fn and recycle c.
+		if err != ErrClosed {
+			l.abandoned.Add(1)
+		}
 		return err
 	}
 	// The loop took it first: fn runs or ran (or the loop closed); wait
@@ -466,13 +523,13 @@ func (l *Loop[S]) answer(c *call) error {
 // ends the program, as on any goroutine. It panics if ctx or fn is nil.
 func (l *Loop[S]) Post(ctx context.Context, fn func(*S)) error {
 	check("Post", ctx, fn == nil)
-	return l.put(ctx, task[S]{fn: fn})
+	return l.put(ctx, task[S]{fn: fn}, "sluice/loop: Post wait")
 }
 
 // PostNamed is [Loop.Post] with a name for the watchdog's reports.
 func (l *Loop[S]) PostNamed(ctx context.Context, name string, fn func(*S)) error {
 	check("PostNamed", ctx, fn == nil)
-	return l.put(ctx, task[S]{fn: fn, label: name})
+	return l.put(ctx, task[S]{fn: fn, label: name}, "sluice/loop: PostNamed wait")
 }
 
 // TryPost queues fn if there is room now and nobody is waiting for room,
@@ -487,6 +544,7 @@ func (l *Loop[S]) TryPost(fn func(*S)) error {
 	case errors.Is(err, queue.ErrClosed):
 		return ErrClosed
 	case err != nil:
+		l.rejected.Add(1)
 		return ErrFull
 	}
 	if r.Send(task[S]{fn: fn}) != nil {
@@ -508,11 +566,15 @@ func (l *Loop[S]) Close() {
 	if !l.closed.CompareAndSwap(false, true) {
 		return
 	}
+	// The queue is closed before anything else: a work the cancel ends,
+	// or one dropped unstarted, gives its room back, and that room must
+	// not let in a caller that was waiting for it when Close was called
+	// (its call would return nil and its handler never run).
+	l.q.Close()
 	l.cancel() // also fails every Do still waiting for its handler to start
 	if l.testHookCancelled != nil {
 		l.testHookCancelled()
 	}
-	l.q.Close()
 }
 
 // Wait blocks until the loop has ended after Close: the running handler
@@ -540,6 +602,24 @@ type Stats struct {
 	Reserved int64 // room held for results of offloaded work not yet delivered
 	InUse    int64 // handlers running now: 0 or 1
 	Waiting  int64 // callers waiting for room
+	// OldestWait is how long the caller waiting longest for room now has
+	// waited, from when it began to wait; 0 when none waits.
+	OldestWait time.Duration
+	// Admitted counts the calls let in: Do, DoNamed, Post, PostNamed,
+	// TryPost and Offload calls given room in the queue, at once or after
+	// a wait. (The queue's own total, so it costs the fast path nothing.
+	// A call given room whose send then found the loop closed counts too,
+	// and returns ErrClosed.)
+	Admitted int64
+	// Cancelled counts the calls whose ctx ended while they waited: for
+	// room (Do, Post, Offload), or, for a Do, for its handler to start (the
+	// handler then never runs). A ctx already done on entry is not a wait
+	// and is not counted.
+	Cancelled int64
+	// Rejected counts the calls refused at once with ErrFull: TryPost,
+	// and Post, Offload or Do's siblings called from a handler with no
+	// room.
+	Rejected int64
 	// Handled counts handlers that ran. (Not Admitted: a Do abandoned
 	// before its handler started, or a handler dropped by Close, was let
 	// into the queue but never ran.)
@@ -552,6 +632,11 @@ type Stats struct {
 	OffloadCapacity int64 // the most offloaded works that run at once
 	OffloadInUse    int64 // offloaded works running now
 	OffloadQueued   int64 // offloaded works admitted, waiting for a worker
+	// OffloadOldestWait is how long the work waiting longest for a worker
+	// has waited since Offload admitted it; 0 when none waits. Only works
+	// admitted while every worker was busy are timed (the others start at
+	// once), so Offload reads the clock only then.
+	OffloadOldestWait time.Duration
 
 	SlowReports int64 // watchdog reports so far
 	Closed      bool  // Close has been called
@@ -574,17 +659,22 @@ func (l *Loop[S]) Stats() Stats {
 		inUse = 1
 	}
 	return Stats{
-		Capacity:        int64(qs.Capacity),
-		Queued:          int64(qs.Queued),
-		Reserved:        int64(qs.Reserved),
-		InUse:           inUse,
-		Waiting:         int64(qs.Waiting),
-		Handled:         int64(handled),
-		Panicked:        l.panicked.Load(),
-		OffloadCapacity: int64(l.cfg.workers),
-		OffloadInUse:    l.offRunning.Load(),
-		OffloadQueued:   l.offQueued.Load(),
-		SlowReports:     l.slow.Load(),
-		Closed:          l.closed.Load(),
+		Capacity:          int64(qs.Capacity),
+		Queued:            int64(qs.Queued),
+		Reserved:          int64(qs.Reserved),
+		InUse:             inUse,
+		Waiting:           int64(qs.Waiting),
+		OldestWait:        qs.OldestWait,
+		Admitted:          qs.Admitted,
+		Cancelled:         qs.Cancelled + l.abandoned.Load(),
+		Rejected:          l.rejected.Load(),
+		Handled:           int64(handled),
+		Panicked:          l.panicked.Load(),
+		OffloadCapacity:   int64(l.cfg.workers),
+		OffloadInUse:      l.offRunning.Load(),
+		OffloadQueued:     l.offQueued.Load(),
+		OffloadOldestWait: l.offWaits.oldest(),
+		SlowReports:       l.slow.Load(),
+		Closed:            l.closed.Load(),
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 )
@@ -25,6 +27,12 @@ type lmodel struct {
 	waiting []int // poster ids, oldest first
 	ran     []int // handlers that ran, in order
 	closed  bool
+
+	// The totals, each waiting poster's start, and the waits the OnWait
+	// hook must have seen.
+	admitted, cancelled, rejected int64
+	since                         map[int]time.Time
+	waits                         []time.Duration
 }
 
 func (m *lmodel) used() int {
@@ -49,8 +57,11 @@ func (m *lmodel) settle() {
 			continue
 		}
 		if len(m.waiting) > 0 && m.used() < m.size && !m.closed {
-			m.queued = append(m.queued, m.waiting[0])
+			id := m.waiting[0]
+			m.queued = append(m.queued, id)
 			m.waiting = m.waiting[1:]
+			m.admitted++
+			m.waits = append(m.waits, time.Since(m.since[id]))
 			continue
 		}
 		return
@@ -70,9 +81,16 @@ func TestModel(t *testing.T) {
 
 func runLoopModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x100b))
-	m := &lmodel{size: 1 + rng.IntN(4), running: -1}
-	l := newLoop([]int(nil), WithQueueSize(m.size))
+	m := &lmodel{size: 1 + rng.IntN(4), running: -1, since: map[int]time.Time{}}
+	l := newLoop([]int(nil), WithQueueSize(m.size), WithSlowThreshold(24*time.Hour)) // time passes; no reports
 	ctx := context.Background()
+	var waitsMu sync.Mutex
+	var waits []time.Duration
+	defer l.OnWait(func(d time.Duration) {
+		waitsMu.Lock()
+		waits = append(waits, d)
+		waitsMu.Unlock()
+	})()
 	// Each handler logs its id, then waits until the test lets it finish.
 	finish := make(chan struct{})
 	handler := func(id int) func(*[]int) {
@@ -101,6 +119,7 @@ func runLoopModel(t *testing.T, seed uint64) {
 				cancel()
 			case len(m.waiting) > 0 || m.used() == m.size:
 				m.waiting = append(m.waiting, id)
+				m.since[id] = time.Now()
 				posters[id] = p
 			default:
 				if err := <-p.err; err != nil {
@@ -108,6 +127,7 @@ func runLoopModel(t *testing.T, seed uint64) {
 				}
 				cancel()
 				m.queued = append(m.queued, id)
+				m.admitted++
 			}
 		case 2: // TryPost
 			id := nextID
@@ -122,11 +142,13 @@ func runLoopModel(t *testing.T, seed uint64) {
 				if !errors.Is(err, ErrFull) {
 					t.Fatalf("seed %d step %d: TryPost when full: %v", seed, step, err)
 				}
+				m.rejected++
 			default:
 				if err != nil {
 					t.Fatalf("seed %d step %d: TryPost: %v", seed, step, err)
 				}
 				m.queued = append(m.queued, id)
+				m.admitted++
 			}
 		case 3, 4, 5: // the running handler finishes
 			if m.running < 0 {
@@ -145,8 +167,10 @@ func runLoopModel(t *testing.T, seed uint64) {
 			}
 			delete(posters, id)
 			m.waiting = slices.DeleteFunc(m.waiting, func(x int) bool { return x == id })
-		case 7: // Close, rarely
+			m.cancelled++
+		case 7: // Close, rarely; else time passes
 			if rng.IntN(5) != 0 || m.closed {
+				<-time.After(time.Duration(1+rng.IntN(2000)) * time.Millisecond) // the bubble's clock
 				continue
 			}
 			l.Close()
@@ -179,10 +203,20 @@ func runLoopModel(t *testing.T, seed uint64) {
 		want := Stats{
 			Capacity: int64(m.size), Queued: int64(len(m.queued)), Waiting: int64(len(m.waiting)),
 			InUse: int64(boolInt(m.running >= 0)), Handled: int64(len(m.ran) - boolInt(m.running >= 0)),
+			Admitted: m.admitted, Cancelled: m.cancelled, Rejected: m.rejected,
 			OffloadCapacity: DefaultWorkers, Closed: m.closed,
+		}
+		if len(m.waiting) > 0 {
+			want.OldestWait = time.Since(m.since[m.waiting[0]])
 		}
 		if st != want {
 			t.Fatalf("seed %d step %d: Stats = %+v, model %+v", seed, step, st, want)
+		}
+		waitsMu.Lock()
+		got := slices.Clone(waits)
+		waitsMu.Unlock()
+		if !slices.Equal(got, m.waits) {
+			t.Fatalf("seed %d step %d: OnWait saw %v, model %v", seed, step, got, m.waits)
 		}
 	}
 	// Tear down; then the log of what ran must match the model's.

@@ -49,7 +49,12 @@ func Offload[S, R any](ctx context.Context, l *Loop[S], work func(context.Contex
 		r.Cancel()
 		return ErrClosed
 	}
-	l.offQueued.Add(1)
+	// A work admitted while every worker is busy waits for one: only
+	// then is it timed, for OffloadOldestWait.
+	var ow *offWait
+	if l.offQueued.Add(1)+l.offRunning.Load() > int64(l.cfg.workers) {
+		ow = l.offWaits.enter()
+	}
 	// work's ctx is made here, on the caller's goroutine, rather than on
 	// the worker: a worker is often a fresh goroutine, and the context
 	// calls are deep enough to make its small first stack grow (a copy)
@@ -63,13 +68,14 @@ func Offload[S, R any](ctx context.Context, l *Loop[S], work func(context.Contex
 	err = l.offload.Go(func(context.Context) error {
 		defer cancel() // deferred: also when work calls runtime.Goexit
 		defer stop()
-		runWork(wctx, l, r, work, then)
+		runWork(wctx, l, r, ow, work, then)
 		return nil
 	})
 	if err != nil {
 		// The pool is finished: the loop goroutine has ended.
 		stop()
 		cancel()
+		l.offWaits.leave(ow)
 		l.offQueued.Add(-1)
 		r.Cancel()
 		return ErrClosed
@@ -79,7 +85,8 @@ func Offload[S, R any](ctx context.Context, l *Loop[S], work func(context.Contex
 
 // runWork runs one admitted work on a pool worker and delivers its result
 // onto the loop, in the room r has held since admission.
-func runWork[S, R any](ctx context.Context, l *Loop[S], r queue.Reservation[task[S]], work func(context.Context) (R, error), then func(*S, R, error)) {
+func runWork[S, R any](ctx context.Context, l *Loop[S], r queue.Reservation[task[S]], ow *offWait, work func(context.Context) (R, error), then func(*S, R, error)) {
+	l.offWaits.leave(ow)
 	l.offQueued.Add(-1)
 	if l.closed.Load() {
 		r.Cancel() // work not started before Close never runs

@@ -2,7 +2,9 @@ package loop
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"runtime/trace"
 	"time"
 )
 
@@ -22,6 +24,9 @@ type config struct {
 	slow      time.Duration
 	onSlow    func(Slow) // nil: log with logger
 	logger    *slog.Logger
+
+	flight     *trace.FlightRecorder // nil: no snapshots
+	flightOpen func(Slow) (io.WriteCloser, error)
 }
 
 func defaultConfig() config {
@@ -81,4 +86,36 @@ func WithLogger(lg *slog.Logger) Option {
 		panic("loop: WithLogger with nil logger")
 	}
 	return func(c *config) { c.logger = lg }
+}
+
+// WithFlightRecorder makes the watchdog write a snapshot of fr, a
+// runtime/trace flight recorder, with each slow-handler report: the last
+// seconds of the execution trace, showing what the loop goroutine and
+// everything else did up to the moment the handler was caught (open it
+// with `go tool trace`).
+//
+// For each report the watchdog calls open with it, writes the snapshot
+// to the writer open returns (fr.WriteTo) and closes it; open may return
+// a nil writer and no error to skip a report (say, all but each handler's
+// first: Slow.Report > 1). It all runs on the watchdog's goroutine,
+// before the report reaches the slow hook, so a slow writer delays the
+// watchdog, never the loop. A failure (open's error, or the write's, or
+// Close's) is logged as a warning on the loop's logger ([WithLogger]);
+// the report still goes out.
+//
+// The caller owns fr: it starts it (fr.Start; only one flight recorder
+// may be active in a program) and stops it; while fr is not running, the
+// snapshot fails and is logged. Snapshots from this package's loops are
+// written one at a time, as a FlightRecorder requires; another WriteTo on
+// fr elsewhere at the same moment makes one of them fail.
+//
+// It panics if fr or open is nil.
+func WithFlightRecorder(fr *trace.FlightRecorder, open func(Slow) (io.WriteCloser, error)) Option {
+	if fr == nil {
+		panic("loop: WithFlightRecorder with nil FlightRecorder")
+	}
+	if open == nil {
+		panic("loop: WithFlightRecorder with nil open func")
+	}
+	return func(c *config) { c.flight, c.flightOpen = fr, open }
 }

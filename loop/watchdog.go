@@ -118,6 +118,7 @@ func (l *Loop[S]) report(seq uint64, running time.Duration, n int) bool {
 	stack := goroutineStack(l.gid.Load())
 	l.slow.Add(1)
 	s := Slow{Name: t.name(), Running: running, Stack: stack, Report: n}
+	l.snapshot(s)
 	if l.cfg.onSlow != nil {
 		l.cfg.onSlow(s)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/sluice-go/sluice/internal/fifo"
+	"github.com/sluice-go/sluice/sem"
 )
 
 // Admission: how a Go call gets its task admitted. Either at once (a free
@@ -12,13 +13,20 @@ import (
 // or by waiting: in the group's blocked list until a worker admits it
 // (waitAdmission), or on the semaphore for a slot of its own
 // (acquireCounted) when no worker runs or a worker handed it there.
+//
+// The totals of Stats are counted under mu where the outcome is decided:
+// Admitted where a task is admitted (here, and in nextLocked), Cancelled
+// and Rejected where a Go call returns the error.
 
-// A waiter is a Go call in the blocked list. Its state says how the wait
-// ended; a worker or Close sets it under mu, then sends the token.
+// A waiter is a Go call that waits: in the blocked list, or in the
+// acquiring list while it waits on the semaphore. Its state says how a
+// wait in the blocked list ended; a worker or Close sets it under mu, then
+// sends the token.
 type waiter struct {
 	fn    Task
 	ready chan struct{} // buffered(1): one token when the state leaves wPending
 	state int
+	start int64 // when the Go call began to wait (fifo.Now): OldestWait and OnWait
 	fifo.Node[waiter]
 }
 
@@ -26,7 +34,7 @@ const (
 	wPending  = iota // in the blocked list
 	wAdmitted        // a worker moved fn into the hand-off queue
 	wTaken           // a worker took fn to run it next
-	wAcquire         // handed to the semaphore: acquire a slot yourself (counted in acquiring)
+	wAcquire         // handed to the semaphore: acquire a slot yourself (moved to acquiring)
 	wClosed          // failed by Close (counted in leaving): return ErrClosed
 )
 
@@ -35,9 +43,14 @@ const (
 // success it unlocks mu and returns true; otherwise mu stays held.
 func (p *Pool) admitLocked(fn Task) bool {
 	pending := p.queue.len() > 0 || p.blocked.Len() > 0
-	if p.sem.TryAcquire(1) {
+	// On slots of its own, a group whose workers hold every slot knows
+	// TryAcquire would fail, and skips it (a failed TryAcquire counts in
+	// the semaphore's Rejected: an atomic add per Go while the group is
+	// full). A shared semaphore must be asked.
+	if (p.shared || int64(p.running) < p.sem.Size()) && p.sem.TryAcquire(1) {
 		p.running++
 		if !pending {
+			p.admitted++
 			p.mu.Unlock()
 			p.spawn(fn)
 			return true
@@ -52,6 +65,7 @@ func (p *Pool) admitLocked(fn Task) bool {
 	// not run on a slot the group keeps.
 	if p.running > 0 && p.blocked.Len() == 0 && !p.queue.full() && !p.yieldLocked() {
 		p.queue.push(fn)
+		p.admitted++
 		p.mu.Unlock()
 		return true
 	}
@@ -60,27 +74,29 @@ func (p *Pool) admitLocked(fn Task) bool {
 
 // waitAdmission blocks a Go call in the blocked list until a worker admits
 // it (moves fn into the queue, or takes it), hands it to the semaphore, or
-// Close fails it, or until the group's context ends. Called with mu held;
-// returns with it released.
-func (p *Pool) waitAdmission(fn Task, done <-chan struct{}) error {
+// Close fails it, or until the group's context ends. start is when the
+// call began to wait. Called with mu held; returns with it released.
+func (p *Pool) waitAdmission(fn Task, done <-chan struct{}, start int64) error {
 	w := p.getWaiterLocked(fn)
+	w.start = start
 	p.blocked.PushBack(w)
 	p.mu.Unlock()
 	select {
 	case <-w.ready:
 		p.mu.Lock()
-		state := w.state
-		p.putWaiterLocked(w)
-		switch state {
+		switch w.state {
 		case wAcquire:
-			return p.acquireCounted(fn)
+			return p.acquireCounted(w) // w is in acquiring now
 		case wClosed:
+			p.putWaiterLocked(w)
 			p.leaving--
 			p.checkIdleLocked()
 			p.mu.Unlock()
 			return ErrClosed
 		}
+		p.putWaiterLocked(w)
 		p.mu.Unlock()
+		p.hooks.Call(start)
 		return nil
 	case <-done:
 	}
@@ -90,8 +106,9 @@ func (p *Pool) waitAdmission(fn Task, done <-chan struct{}) error {
 		// Handed to the semaphore while we were giving up: we hold
 		// nothing yet, so just leave.
 		<-w.ready
+		p.acquiring.Remove(w)
 		p.putWaiterLocked(w)
-		p.acquiring--
+		p.cancelled++
 		p.checkIdleLocked()
 		p.mu.Unlock()
 		return p.ctx.Err()
@@ -108,30 +125,35 @@ func (p *Pool) waitAdmission(fn Task, done <-chan struct{}) error {
 		<-w.ready
 		p.putWaiterLocked(w)
 		p.mu.Unlock()
+		p.hooks.Call(start)
 		return nil
 	}
 	p.blocked.Remove(w)
 	p.putWaiterLocked(w)
+	p.cancelled++
 	p.checkIdleLocked()
 	p.mu.Unlock()
 	return p.ctx.Err()
 }
 
 // acquireCounted waits on the semaphore for a slot and starts a worker
-// with fn on it, for a Go call already counted in acquiring. Called with
-// mu held; returns with it released.
-func (p *Pool) acquireCounted(fn Task) error {
+// with w's task on it, for a Go call whose w is in the acquiring list.
+// Called with mu held; returns with it released.
+func (p *Pool) acquireCounted(w *waiter) error {
 	if p.closed {
-		p.acquiring--
+		p.acquiring.Remove(w)
+		p.putWaiterLocked(w)
 		p.checkIdleLocked()
 		p.mu.Unlock()
 		return ErrClosed
 	}
+	fn, start := w.fn, w.start
 	ctx := p.acquireCtxLocked()
 	p.mu.Unlock()
 	err := p.sem.Acquire(ctx, 1)
 	p.mu.Lock()
-	p.acquiring--
+	p.acquiring.Remove(w)
+	p.putWaiterLocked(w)
 	if err == nil && p.closed {
 		// Close came while the semaphore admitted us: nothing is admitted
 		// after Close, so give the slot back (the waiters behind us get it).
@@ -142,14 +164,37 @@ func (p *Pool) acquireCounted(fn Task) error {
 		if p.closed && errors.Is(err, context.Canceled) && p.ctx.Err() == nil {
 			err = ErrClosed // the wait ended because Close cancelled acqCtx
 		}
+		if !errors.Is(err, ErrClosed) && !errors.Is(err, sem.ErrClosed) {
+			p.cancelled++ // the group's context ended
+		}
 		p.checkIdleLocked()
 		p.mu.Unlock()
 		return err
 	}
 	p.running++
+	p.admitted++
 	p.mu.Unlock()
 	p.spawn(fn)
+	p.hooks.Call(start)
 	return nil
+}
+
+// oldestLocked returns the Go call that has waited longest, or nil if
+// none waits: the head of the blocked list or of the acquiring list,
+// whichever began first. O(1): both lists are in start order. A blocked
+// call keeps its start when the last worker hands it to the semaphore (to
+// the acquiring list's back), and the calls already there began before it:
+// a Go call joins that list directly only while no worker runs, and
+// blocks only while one does.
+func (p *Pool) oldestLocked() *waiter {
+	b, a := p.blocked.Front(), p.acquiring.Front()
+	switch {
+	case b == nil:
+		return a
+	case a == nil || b.start < a.start:
+		return b
+	}
+	return a
 }
 
 // acquireCtxLocked returns the context Go calls wait on the semaphore
@@ -183,7 +228,7 @@ func (p *Pool) yieldLocked() bool { return p.shared && p.sem.HasWaiters() }
 // (Queued tasks imply a running worker; blocked Go calls do too, except
 // briefly after the group's context ended, while they return.)
 func (p *Pool) idleLocked() bool {
-	return p.running == 0 && p.acquiring == 0 && p.blocked.Len() == 0 && p.leaving == 0
+	return p.running == 0 && p.acquiring.Len() == 0 && p.blocked.Len() == 0 && p.leaving == 0
 }
 
 func (p *Pool) checkIdleLocked() {
@@ -207,7 +252,7 @@ func (p *Pool) getWaiterLocked(fn Task) *waiter {
 }
 
 func (p *Pool) putWaiterLocked(w *waiter) {
-	w.fn = nil
+	w.fn, w.start = nil, 0
 	if len(p.free) < 64 {
 		p.free = append(p.free, w)
 	}

@@ -57,4 +57,16 @@
 // A task may call Go on its own group, but Go blocks while the group is
 // full, so tasks that block in Go while they hold every slot wait forever.
 // From inside a task, prefer TryGo, or a queue large enough.
+//
+// # Figures, hooks, profiles and traces
+//
+// [Pool.Stats] keeps running totals (Admitted, Cancelled, Rejected beside
+// Completed, Failed, Panicked) and the oldest waiting Go call's wait
+// (OldestWait); [Pool.OnWait] adds a hook called with each waiting Go
+// call's wait once it is admitted. Only a Go call that waits reads the
+// clock or the hook list, and, while runtime/trace is on, runs in a region
+// "sluice/pool: Go wait". Workers carry the pprof labels {"sluice": "pool
+// worker"} (beside those of the group's parent context), set once per
+// worker goroutine, so CPU and goroutine profiles show the group's tasks
+// apart.
 package pool

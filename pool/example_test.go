@@ -122,5 +122,5 @@ func ExamplePool_Close() {
 	// Output:
 	// true
 	// <nil>
-	// {Capacity:1 InUse:0 Waiting:0 Queued:0 Completed:1 Failed:0 Panicked:0 Done:true Closed:true}
+	// {Capacity:1 InUse:0 Waiting:0 Queued:0 Admitted:1 Cancelled:0 Rejected:1 Completed:1 Failed:0 Panicked:0 OldestWait:0s Done:true Closed:true}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 )
@@ -19,7 +20,8 @@ import (
 // without an error, cancelling the parent context, Close), one at a time, with
 // synctest.Wait between them so every goroutine has settled; then both
 // are compared: which tasks have started, which Go calls returned what,
-// and Stats.
+// and Stats, with the totals and wait times (the bubble's clock is exact,
+// so the model predicts OldestWait and what OnWait is called with).
 type poolModel struct {
 	limit, queueSize int
 	cancelOnError    bool
@@ -31,6 +33,27 @@ type poolModel struct {
 	cancelled        bool
 	closed           bool
 	firstErr         string
+
+	admitted, nCancelled, rejected int64
+	since                          map[int]time.Time // when each blocked Go call began to wait
+	waits                          []time.Duration   // what OnWait must have been called with
+}
+
+// admitBlocked admits the oldest blocked Go call.
+func (m *poolModel) admitBlocked() int {
+	id := m.blocked[0]
+	m.blocked = m.blocked[1:]
+	m.goResult[id] = "ok"
+	m.admitted++
+	m.waits = append(m.waits, time.Since(m.since[id]))
+	return id
+}
+
+func (m *poolModel) oldestWait() time.Duration {
+	if len(m.blocked) == 0 {
+		return 0
+	}
+	return time.Since(m.since[m.blocked[0]])
 }
 
 func (m *poolModel) start(id int) {
@@ -44,9 +67,11 @@ func (m *poolModel) submit(id int, block bool) bool {
 	switch {
 	case m.closed && block:
 		m.goResult[id] = "closed"
+		m.rejected++
 		return false
 	case m.closed || m.cancelled:
 		m.goResult[id] = "ctx" // for TryGo, "ctx" is any false
+		m.rejected++
 		return false
 	case len(m.running) < m.limit:
 		m.start(id)
@@ -55,12 +80,15 @@ func (m *poolModel) submit(id int, block bool) bool {
 	case block:
 		m.blocked = append(m.blocked, id)
 		m.goResult[id] = ""
+		m.since[id] = time.Now()
 		return false
 	default:
 		m.goResult[id] = "ctx" // TryGo false: never runs
+		m.rejected++
 		return false
 	}
 	m.goResult[id] = "ok"
+	m.admitted++
 	return true
 }
 
@@ -68,6 +96,7 @@ func (m *poolModel) cancel() {
 	m.cancelled = true
 	for _, id := range m.blocked {
 		m.goResult[id] = "ctx"
+		m.nCancelled++
 	}
 	m.blocked = nil
 }
@@ -95,15 +124,11 @@ func (m *poolModel) finish(id int, err string) {
 		m.queue = m.queue[1:]
 		if len(m.blocked) > 0 && len(m.queue) <= m.queueSize/2 {
 			for len(m.blocked) > 0 && len(m.queue) < m.queueSize {
-				m.queue = append(m.queue, m.blocked[0])
-				m.goResult[m.blocked[0]] = "ok"
-				m.blocked = m.blocked[1:]
+				m.queue = append(m.queue, m.admitBlocked())
 			}
 		}
 	case len(m.blocked) > 0:
-		m.start(m.blocked[0])
-		m.goResult[m.blocked[0]] = "ok"
-		m.blocked = m.blocked[1:]
+		m.start(m.admitBlocked())
 	}
 }
 
@@ -121,6 +146,7 @@ func runPoolModel(t *testing.T, seed uint64) {
 		cancelOnError: rng.IntN(2) == 0,
 		started:       map[int]bool{},
 		goResult:      map[int]string{},
+		since:         map[int]time.Time{},
 	}
 	opts := []Option{WithQueueSize(m.queueSize)}
 	if m.cancelOnError {
@@ -129,6 +155,13 @@ func runPoolModel(t *testing.T, seed uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := New(ctx, m.limit, opts...)
+	var waitsMu sync.Mutex
+	var waits []time.Duration // what the OnWait hook was called with
+	p.OnWait(func(d time.Duration) {
+		waitsMu.Lock()
+		waits = append(waits, d)
+		waitsMu.Unlock()
+	})
 	where := fmt.Sprintf("seed %d (limit %d, queue %d, cancelOnError %v)", seed, m.limit, m.queueSize, m.cancelOnError)
 
 	var mu sync.Mutex
@@ -181,6 +214,19 @@ func runPoolModel(t *testing.T, seed uint64) {
 		if st.InUse != int64(len(m.running)) || st.Queued != int64(len(m.queue)) || st.Waiting != int64(len(m.blocked)) || st.Closed != m.closed {
 			t.Fatalf("%s, after %s: stats %+v, model running %v queue %v blocked %v closed %v", where, op, st, m.running, m.queue, m.blocked, m.closed)
 		}
+		if st.Admitted != m.admitted || st.Cancelled != m.nCancelled || st.Rejected != m.rejected || st.OldestWait != m.oldestWait() {
+			t.Fatalf("%s, after %s: stats %+v, model admitted %d cancelled %d rejected %d oldest wait %v",
+				where, op, st, m.admitted, m.nCancelled, m.rejected, m.oldestWait())
+		}
+		waitsMu.Lock()
+		got := slices.Clone(waits)
+		waitsMu.Unlock()
+		slices.Sort(got)
+		want := slices.Clone(m.waits)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s, after %s: OnWait called with %v, model %v", where, op, got, want)
+		}
 	}
 
 	next := 0
@@ -226,6 +272,10 @@ func runPoolModel(t *testing.T, seed uint64) {
 			p.Close()
 			m.close()
 			check("Close")
+		case r == 9 && rng.IntN(2) == 0: // time passes: blocked Go calls wait longer
+			d := time.Duration(1+rng.IntN(3000)) * time.Millisecond
+			time.Sleep(d)
+			check(fmt.Sprint("sleep ", d))
 		}
 	}
 	// Drain: every running task returns, admitted ones start and return.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 	"github.com/sluice-go/sluice/sem"
@@ -52,6 +53,9 @@ func TestBadInput(t *testing.T) {
 		{"Close on zero Pool", "pool: Close on a zero Pool", func() { new(Pool).Close() }},
 		{"Stats on zero Pool", "pool: Stats on a zero Pool", func() { new(Pool).Stats() }},
 		{"Context on zero Pool", "pool: Context on a zero Pool", func() { new(Pool).Context() }},
+		{"OnWait nil fn", "pool: OnWait with nil func", func() { p.OnWait(nil) }},
+		{"OnWait on nil Pool", "pool: OnWait on nil *Pool", func() { nilPool.OnWait(func(time.Duration) {}) }},
+		{"OnWait on zero Pool", "pool: OnWait on a zero Pool", func() { new(Pool).OnWait(func(time.Duration) {}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if msg := conctest.MustPanic(t, tc.f); !strings.HasPrefix(msg, tc.want) {

@@ -3,8 +3,11 @@ package pool
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/sem"
@@ -67,11 +70,13 @@ type Pool struct {
 	shared bool
 	cfg    config
 
+	labels context.Context // carries the workers' pprof labels (see worker)
+
 	mu         sync.Mutex
 	queue      ring                       // admitted tasks not yet started (ring.go)
 	blocked    fifo.List[waiter, *waiter] // Go calls blocked until admitted, oldest first (admit.go)
 	running    int                        // workers, each holding one slot
-	acquiring  int                        // Go calls waiting on the semaphore
+	acquiring  fifo.List[waiter, *waiter] // Go calls waiting on the semaphore (admit.go)
 	leaving    int                        // Go calls failed by Close, not yet returned
 	done       bool                       // Wait has returned
 	closed     bool                       // Close has been called
@@ -85,7 +90,12 @@ type Pool struct {
 	completed  int64
 	failed     int64
 	nPanicked  int64
+	admitted   int64 // the totals of Stats
+	cancelled  int64
+	rejected   int64
 	cancelSent bool
+
+	hooks fifo.Hooks // OnWait's
 
 	workers sync.WaitGroup // every goroutine the group started
 
@@ -121,6 +131,10 @@ func New(ctx context.Context, limit int, opts ...Option) *Pool {
 //
 // If s is closed, Go calls that would wait on it return sem.ErrClosed;
 // tasks already admitted still run.
+//
+// Go and TryGo ask s for a free slot with TryAcquire before they wait, so
+// a call that finds s full counts in s's Stats().Rejected (a group on
+// slots of its own skips the question while its workers hold every slot).
 func Shared(ctx context.Context, s *sem.Semaphore, opts ...Option) *Pool {
 	if ctx == nil {
 		panic("pool: Shared with nil Context")
@@ -163,6 +177,9 @@ func newPool(ctx context.Context, s *sem.Semaphore, shared bool, opts []Option) 
 	}
 	p := &Pool{sem: s, shared: shared, cfg: cfg, queue: newRing(cfg.queue)}
 	p.ctx, p.cancel = context.WithCancelCause(ctx)
+	// Made once here, so that starting a worker costs no allocation for
+	// its labels. Derived from ctx, so a caller's own labels carry over.
+	p.labels = pprof.WithLabels(ctx, pprof.Labels("sluice", "pool worker"))
 	return p
 }
 
@@ -199,15 +216,18 @@ func (p *Pool) Go(fn Task) error {
 	// Closed before done: a Go that races with a shutdown (Close, then
 	// Wait) sees ErrClosed whether or not Wait has returned yet.
 	if p.closed {
+		p.rejected++
 		p.mu.Unlock()
 		return ErrClosed
 	}
 	if p.done {
+		p.rejected++
 		p.mu.Unlock()
 		return ErrDone
 	}
 	select {
 	case <-done:
+		p.rejected++
 		p.mu.Unlock()
 		return p.ctx.Err()
 	default:
@@ -215,14 +235,31 @@ func (p *Pool) Go(fn Task) error {
 	if p.admitLocked(fn) {
 		return nil // admitLocked unlocked
 	}
+	return p.goWait(fn, done)
+}
+
+// goWait is Go for a call that has to wait: in the blocked list, or on the
+// semaphore. Apart from Go, so that Go's fast path carries no defer, reads
+// no clock and starts no trace region. Called with mu held; returns with
+// it released.
+func (p *Pool) goWait(fn Task, done <-chan struct{}) error {
+	if trace.IsEnabled() {
+		defer trace.StartRegion(p.ctx, regionGo).End()
+	}
+	start := fifo.Now()
 	if p.running == 0 {
 		// No worker will ever look at the queue: wait on the semaphore
 		// ourselves, in its FIFO order.
-		p.acquiring++
-		return p.acquireCounted(fn)
+		w := p.getWaiterLocked(fn)
+		w.start = start
+		p.acquiring.PushBack(w)
+		return p.acquireCounted(w)
 	}
-	return p.waitAdmission(fn, done)
+	return p.waitAdmission(fn, done, start)
 }
+
+// regionGo is the runtime/trace region around a Go call that waits.
+const regionGo = "sluice/pool: Go wait"
 
 // TryGo admits fn if it can without blocking (a slot is free, or there is
 // room in the hand-off queue behind running workers) and reports whether
@@ -237,12 +274,14 @@ func (p *Pool) TryGo(fn Task) bool {
 	}
 	p.mu.Lock()
 	if p.closed || p.done || p.ctx.Err() != nil {
+		p.rejected++
 		p.mu.Unlock()
 		return false
 	}
 	if p.admitLocked(fn) {
 		return true
 	}
+	p.rejected++
 	p.mu.Unlock()
 	return false
 }
@@ -329,37 +368,94 @@ func (p *Pool) Wait() error {
 }
 
 // Stats is a snapshot of a group, in the vocabulary every sluice package
-// uses (see the README's Conventions).
+// uses (see the README's Conventions). The totals count since New and
+// never go down.
 type Stats struct {
-	Capacity  int64 // slots: the limit, or the shared semaphore's size
-	InUse     int64 // workers, each holding one slot
-	Waiting   int64 // Go calls waiting to be admitted
-	Queued    int64 // admitted tasks waiting in the hand-off queue
+	Capacity int64 // slots: the limit, or the shared semaphore's size
+	InUse    int64 // workers, each holding one slot
+	Waiting  int64 // Go calls waiting to be admitted
+	Queued   int64 // admitted tasks waiting in the hand-off queue
+
+	// Admitted counts the tasks admitted: Go calls that returned nil and
+	// TryGo calls that returned true, at once or after a wait. A task is
+	// counted when it is admitted (a worker takes it or moves it into the
+	// queue), a moment before its Go call returns.
+	Admitted int64
+	// Cancelled counts the Go calls that waited (in the group's line or on
+	// the semaphore) and returned the context's error because the group's
+	// context ended first.
+	Cancelled int64
+	// Rejected counts the calls refused at once: TryGo returning false,
+	// and Go returning ErrClosed, ErrDone or the context's error without
+	// waiting. (Go calls failed by Close, or by a closed shared semaphore,
+	// while they waited count in no total.)
+	Rejected int64
+
 	Completed int64 // tasks that returned, panicked or called runtime.Goexit
 	Failed    int64 // tasks that returned an error
 	Panicked  int64 // tasks that panicked or called runtime.Goexit
-	Done      bool  // Wait has returned
-	Closed    bool  // Close has been called
+
+	// OldestWait is how long the longest-waiting current Go call has
+	// waited, measured from when it began to wait (a call moved from the
+	// group's line to the semaphore keeps its start); 0 when none waits.
+	OldestWait time.Duration
+
+	Done   bool // Wait has returned
+	Closed bool // Close has been called
 }
 
 // Stats returns a snapshot, read under the group's lock. With [Shared],
 // InUse counts this group's slots only; the semaphore's Stats count every
-// group's.
+// group's. While Go calls wait, it reads the clock.
 func (p *Pool) Stats() Stats {
 	if p == nil || p.sem == nil {
 		badPool(p, "Stats")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{
-		Capacity:  p.sem.Size(),
-		InUse:     int64(p.running),
-		Waiting:   int64(p.blocked.Len() + p.acquiring),
-		Queued:    int64(p.queue.len()),
-		Completed: p.completed,
-		Failed:    p.failed,
-		Panicked:  p.nPanicked,
-		Done:      p.done,
-		Closed:    p.closed,
+	var oldest time.Duration
+	if w := p.oldestLocked(); w != nil {
+		oldest = fifo.Since(w.start)
 	}
+	return Stats{
+		Capacity:   p.sem.Size(),
+		InUse:      int64(p.running),
+		Waiting:    int64(p.blocked.Len() + p.acquiring.Len()),
+		Queued:     int64(p.queue.len()),
+		Admitted:   p.admitted,
+		Cancelled:  p.cancelled,
+		Rejected:   p.rejected,
+		Completed:  p.completed,
+		Failed:     p.failed,
+		Panicked:   p.nPanicked,
+		OldestWait: oldest,
+		Done:       p.done,
+		Closed:     p.closed,
+	}
+}
+
+// OnWait adds fn to the functions called with each waiting Go call's
+// wait, and returns a function that removes it again (idempotent).
+//
+// fn is called for every Go call that had to wait (in the group's line,
+// or on the semaphore for a slot) and was then admitted; never for a task
+// admitted at once, for TryGo, or for a call that returned an error. It
+// runs on that Go call's goroutine, once the task is admitted and before
+// Go returns, with the time since the call began to wait. It must be quick
+// (it delays that caller, not the task) and must not panic (Go would
+// panic with the task admitted). Several hooks may be added; they run in
+// the order added.
+//
+// OnWait and stop are safe to call at any time, from any goroutine,
+// concurrently with Go; a call admitted as stop runs may still call fn
+// once. Only Go calls that wait load the hook list. It panics if fn is
+// nil.
+func (p *Pool) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if p == nil || p.sem == nil {
+		badPool(p, "OnWait")
+	}
+	if fn == nil {
+		panic("pool: OnWait with nil func")
+	}
+	return p.hooks.Add(fn)
 }

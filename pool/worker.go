@@ -1,6 +1,10 @@
 package pool
 
-import "github.com/sluice-go/sluice/internal/panics"
+import (
+	"runtime/pprof"
+
+	"github.com/sluice-go/sluice/internal/panics"
+)
 
 // testHookBeforeCancel, if set, runs in a worker between recording a
 // failure that cancels the group and cancelling it (tests only).
@@ -23,7 +27,12 @@ func (p *Pool) spawn(fn Task) {
 // (errgroup's design) or waking a parked one (a hand-off channel) costs
 // far more per task than taking the next task from the queue under the
 // group's lock (bench/pool_test.go, BenchmarkPool).
+//
+// The goroutine carries the pprof labels {"sluice": "pool worker"} (with
+// those of the group's parent context), set once here for its whole life,
+// never per task: profiles show the group's tasks under its workers.
 func (p *Pool) worker(fn Task) {
+	pprof.SetGoroutineLabels(p.labels)
 	defer p.workers.Done()
 	for {
 		if fn != nil {
@@ -49,14 +58,21 @@ func (p *Pool) worker(fn Task) {
 		}
 		fn = p.nextLocked()
 		if fn == nil {
+			// The slot goes back under mu, in the same step as running
+			// drops: a Go call that sees running below the limit must find
+			// the slot free. Released after unlocking, a Go call in between
+			// failed TryAcquire and queued its task behind workers that
+			// were all busy, though a slot was about to be free: it waited
+			// for one of them to finish its task (a whole task's time),
+			// with fewer than the limit running.
 			p.running--
-			p.checkIdleLocked()
-			p.mu.Unlock()
 			// Uncounted before the slot is free, so that a worker started
 			// on it is never counted alongside this one, which only
 			// returns from here.
 			p.goroutines.Add(-1)
 			p.sem.Release(1)
+			p.checkIdleLocked()
+			p.mu.Unlock()
 			return
 		}
 		p.mu.Unlock()
@@ -103,7 +119,7 @@ func (p *Pool) nextLocked() Task {
 	if p.queue.len() == 0 && !admitBlocked {
 		return nil
 	}
-	if p.running > 1 && (p.acquiring > 0 || yield) {
+	if p.running > 1 && (p.acquiring.Len() > 0 || yield) {
 		return nil
 	}
 	if yield && p.queue.len() == 0 {
@@ -116,7 +132,7 @@ func (p *Pool) nextLocked() Task {
 		// others), and give this slot back.
 		w := p.blocked.PopFront()
 		w.state = wAcquire
-		p.acquiring++
+		p.acquiring.PushBack(w) // keeps its start: OldestWait
 		w.ready <- struct{}{}
 		return nil
 	}
@@ -128,6 +144,7 @@ func (p *Pool) nextLocked() Task {
 		// just drained): take the oldest one's task directly.
 		w := p.blocked.PopFront()
 		w.state = wTaken
+		p.admitted++
 		w.ready <- struct{}{}
 		return w.fn
 	}
@@ -140,6 +157,7 @@ func (p *Pool) nextLocked() Task {
 			w := p.blocked.PopFront()
 			p.queue.push(w.fn)
 			w.state = wAdmitted
+			p.admitted++
 			w.ready <- struct{}{}
 		}
 	}

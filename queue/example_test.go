@@ -78,5 +78,5 @@ func ExampleQueue_TryPut() {
 	// <nil>
 	// queue: full
 	// <nil>
-	// {Capacity:1 Reserved:0 Queued:1 InUse:0 Waiting:0 Closed:false}
+	// {Capacity:1 Reserved:0 Queued:1 InUse:0 Waiting:0 Admitted:2 Cancelled:0 Rejected:1 OldestWait:0s Closed:false}
 }

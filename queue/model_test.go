@@ -5,8 +5,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 )
@@ -14,7 +16,9 @@ import (
 // The model: what a permit-attached queue must do, as plainly as possible.
 // The real queue is driven through the same random operations, one at a
 // time, with synctest.Wait between them so every goroutine (producers
-// blocked in Reserve) has settled; then both are compared.
+// blocked in Reserve) has settled; then both are compared, with the
+// totals and wait times (the bubble's clock is exact, so the model
+// predicts OldestWait and what OnWait is called with).
 type qmodel struct {
 	capacity  int
 	reserved  []int       // reservation ids held
@@ -23,6 +27,17 @@ type qmodel struct {
 	waiting   []int       // blocked producer ids, oldest first
 	puts      map[int]int // blocked producer id -> value, for those in Put
 	closed    bool
+
+	admitted, cancelled, rejected int64
+	since                         map[int]time.Time // when each waiting producer joined the line
+	waits                         []time.Duration   // what OnWait must have been called with
+}
+
+func (m *qmodel) oldestWait() time.Duration {
+	if len(m.waiting) == 0 {
+		return 0
+	}
+	return time.Since(m.since[m.waiting[0]])
 }
 
 func (m *qmodel) used() int { return len(m.reserved) + len(m.queued) + len(m.inProcess) }
@@ -35,6 +50,8 @@ func (m *qmodel) admit() []int {
 	for len(m.waiting) > 0 && m.used() < m.capacity {
 		id := m.waiting[0]
 		m.waiting = m.waiting[1:]
+		m.admitted++
+		m.waits = append(m.waits, time.Since(m.since[id]))
 		if v, ok := m.puts[id]; ok {
 			delete(m.puts, id)
 			m.queued = append(m.queued, v)
@@ -65,9 +82,16 @@ func TestModel(t *testing.T) {
 
 func runModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b9))
-	m := &qmodel{capacity: 1 + rng.IntN(4), puts: map[int]int{}}
+	m := &qmodel{capacity: 1 + rng.IntN(4), puts: map[int]int{}, since: map[int]time.Time{}}
 	q := New[int](m.capacity)
 	ctx := context.Background()
+	var waitsMu sync.Mutex
+	var waits []time.Duration // what the OnWait hook was called with
+	q.OnWait(func(d time.Duration) {
+		waitsMu.Lock()
+		waits = append(waits, d)
+		waitsMu.Unlock()
+	})
 
 	reservations := map[int]Reservation[int]{} // id -> the real one
 	items := map[int]Item[int]{}               // id -> the real one
@@ -103,7 +127,7 @@ func runModel(t *testing.T, seed uint64) {
 	pick := func(ids []int) int { return ids[rng.IntN(len(ids))] }
 
 	for step := 0; step < 200; step++ {
-		switch op := rng.IntN(13); op {
+		switch op := rng.IntN(14); op {
 		case 0: // TryReserve
 			r, err := q.TryReserve()
 			switch {
@@ -111,10 +135,12 @@ func runModel(t *testing.T, seed uint64) {
 				if !errors.Is(err, ErrClosed) {
 					t.Fatalf("seed %d step %d: TryReserve when closed: %v", seed, step, err)
 				}
+				m.rejected++
 			case len(m.waiting) > 0 || m.used() == m.capacity:
 				if !errors.Is(err, ErrFull) {
 					t.Fatalf("seed %d step %d: TryReserve when full: %v", seed, step, err)
 				}
+				m.rejected++
 			default:
 				if err != nil {
 					t.Fatalf("seed %d step %d: TryReserve: %v", seed, step, err)
@@ -123,7 +149,10 @@ func runModel(t *testing.T, seed uint64) {
 				nextID++
 				m.reserved = append(m.reserved, id)
 				reservations[id] = r
+				m.admitted++
 			}
+		case 13: // time passes: waiting producers wait longer
+			time.Sleep(time.Duration(1+rng.IntN(4000)) * time.Millisecond)
 		case 1, 2: // Reserve, blocking if need be
 			id := nextID
 			nextID++
@@ -143,10 +172,12 @@ func runModel(t *testing.T, seed uint64) {
 				cancel()
 			case len(m.waiting) > 0 || m.used() == m.capacity:
 				m.waiting = append(m.waiting, id)
+				m.since[id] = time.Now()
 				producers[id] = p
 				collect(nil)
 			default:
 				m.reserved = append(m.reserved, id)
+				m.admitted++
 				producers[id] = p
 				collect([]int{id})
 			}
@@ -167,11 +198,13 @@ func runModel(t *testing.T, seed uint64) {
 				cancel()
 			case len(m.waiting) > 0 || m.used() == m.capacity:
 				m.waiting = append(m.waiting, id)
+				m.since[id] = time.Now()
 				m.puts[id] = v
 				producers[id] = p
 				collect(nil)
 			default:
 				m.queued = append(m.queued, v)
+				m.admitted++
 				producers[id] = p
 				collect([]int{id})
 			}
@@ -190,6 +223,7 @@ func runModel(t *testing.T, seed uint64) {
 			delete(producers, id)
 			delete(m.puts, id)
 			m.waiting = slices.DeleteFunc(m.waiting, func(x int) bool { return x == id })
+			m.cancelled++
 			collect(m.admit())
 		case 4, 5: // Send on a reservation
 			if len(m.reserved) == 0 {
@@ -288,9 +322,23 @@ func runModel(t *testing.T, seed uint64) {
 			InUse:    int64(len(m.inProcess)),
 			Waiting:  int64(len(m.waiting)),
 			Closed:   m.closed,
+
+			Admitted:   m.admitted,
+			Cancelled:  m.cancelled,
+			Rejected:   m.rejected,
+			OldestWait: m.oldestWait(),
 		}
 		if got != want {
 			t.Fatalf("seed %d step %d: Stats = %+v, model %+v", seed, step, got, want)
+		}
+		waitsMu.Lock()
+		gotWaits := slices.Clone(waits)
+		waitsMu.Unlock()
+		slices.Sort(gotWaits)
+		wantWaits := slices.Clone(m.waits)
+		slices.Sort(wantWaits)
+		if !slices.Equal(gotWaits, wantWaits) {
+			t.Fatalf("seed %d step %d: OnWait called with %v, model %v", seed, step, gotWaits, wantWaits)
 		}
 		if got.Reserved+got.Queued+got.InUse > got.Capacity {
 			t.Fatalf("seed %d step %d: over capacity: %+v", seed, step, got)

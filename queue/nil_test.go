@@ -66,6 +66,7 @@ func TestBadInput(t *testing.T) {
 		{"nil Context", func() { q.Reserve(nil) }}, //nolint:staticcheck
 		{"nil Context", func() { q.Recv(nil) }},    //nolint:staticcheck
 		{"nil Context", func() { q.Put(nil, 1) }},  //nolint:staticcheck
+		{"OnWait with nil func", func() { q.OnWait(nil) }},
 		{"zero Reservation", func() { Reservation[int]{}.Send(1) }},
 		{"already sent or cancelled", func() { used.Send(2) }},
 		{"already sent or cancelled", func() { cancelled.Send(3) }},
@@ -81,7 +82,7 @@ func TestBadInput(t *testing.T) {
 	if (Item[int]{}).Done() {
 		t.Fatal("Done on a zero Item returned true")
 	}
-	if got := q.Stats(); got != (Stats{Capacity: 2, Queued: 1}) {
+	if got := q.Stats(); got != (Stats{Capacity: 2, Queued: 1, Admitted: 2}) {
 		t.Fatalf("Stats after the bad calls = %+v", got)
 	}
 }

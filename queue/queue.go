@@ -49,6 +49,17 @@
 // Several consumers may wait in Recv at once; each item goes to exactly
 // one of them, with no promise about which.
 //
+// # Figures and hooks
+//
+// [Queue.Stats] keeps running totals of producers (Admitted, Cancelled,
+// Rejected) and the oldest waiting producer's wait (OldestWait), and
+// [Queue.OnWait] adds a hook called with each admitted producer's wait.
+// Only a producer that has to wait reads the clock or the hook list, and,
+// while runtime/trace is on, runs in a region ("sluice/queue: Reserve
+// wait", "sluice/queue: Put wait"); so does a Recv that blocks
+// ("sluice/queue: Recv wait"). A consumer's wait in Recv is idle time,
+// not contention: it counts in no figure.
+//
 // # Errors
 //
 // Waiting calls return ctx.Err() when ctx ends first and [ErrClosed] once
@@ -62,8 +73,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-go/sluice/internal/fifo"
 	"github.com/sluice-go/sluice/sem"
@@ -119,14 +132,29 @@ type Queue[T any] struct {
 	waiting atomic.Int64
 	closing chan struct{} // closed by Close: wakes the whole line
 	waiters sync.Pool     // *waiter, per queue for the same reason as free
+
+	// The totals of Stats that the permits do not keep (Admitted is the
+	// permits' own: every admission is one permit taken).
+	cancelled atomic.Int64 // producers that waited and returned ctx.Err()
+	rejected  atomic.Int64 // TryReserve and TryPut refusals
+	hooks     fifo.Hooks   // OnWait's
 }
 
 // A waiter is a producer in line. Its token says it is now the head.
 type waiter struct {
 	fifo.Node[waiter]
-	ready chan struct{} // buffered(1): sent under lineMu when made head
-	head  bool          // set under lineMu
+	ready    chan struct{} // buffered(1): sent under lineMu when made head
+	head     bool          // set under lineMu
+	start    int64         // when it joined the line (fifo.Now): OldestWait and OnWait
+	admitted atomic.Bool   // it holds its permit (it stays in line until leave)
 }
+
+// The runtime/trace regions around waits that block.
+const (
+	regionReserve = "sluice/queue: Reserve wait"
+	regionPut     = "sluice/queue: Put wait"
+	regionRecv    = "sluice/queue: Recv wait"
+)
 
 // A slot carries one item through the queue. Its generation says who owns
 // it, so that stale copies of a Reservation or Item (whose slot has since
@@ -183,12 +211,14 @@ func (q *Queue[T]) Reserve(ctx context.Context) (Reservation[T], error) {
 	if ctx == nil {
 		panic("queue: Reserve with nil Context")
 	}
-	w, err := q.admit(ctx)
+	w, err := q.admit(ctx, regionReserve)
 	if err != nil {
 		return Reservation[T]{}, err
 	}
 	r := q.reserved1()
-	q.leave(w)
+	if w != nil {
+		q.leaveAdmitted(w, true)
+	}
 	return r, nil
 }
 
@@ -196,8 +226,8 @@ func (q *Queue[T]) Reserve(ctx context.Context) (Reservation[T], error) {
 // if it waited, it returns the caller's place at the head of the line,
 // which the caller must give up with leave once it has done what must
 // happen before the next producer is admitted; on failure it holds
-// nothing and has left the line.
-func (q *Queue[T]) admit(ctx context.Context) (*waiter, error) {
+// nothing and has left the line. region names the trace region of a wait.
+func (q *Queue[T]) admit(ctx context.Context, region string) (*waiter, error) {
 	done := ctx.Done()
 	if done != nil {
 		select {
@@ -209,12 +239,23 @@ func (q *Queue[T]) admit(ctx context.Context) (*waiter, error) {
 	if q.lineLen.Load() == 0 && q.permits.TryAcquire(1) {
 		return nil, nil
 	}
+	return q.admitSlow(ctx, done, region)
+}
+
+// admitSlow is admit for a producer that joins the line. Apart from admit,
+// so that the fast path carries no defer and reads no clock.
+func (q *Queue[T]) admitSlow(ctx context.Context, done <-chan struct{}, region string) (*waiter, error) {
+	if trace.IsEnabled() {
+		defer trace.StartRegion(ctx, region).End()
+	}
+	start := fifo.Now()
 	q.lineMu.Lock()
 	if q.closed.Load() {
 		q.lineMu.Unlock()
 		return nil, ErrClosed
 	}
 	w := q.waiters.Get().(*waiter)
+	w.start = start
 	q.line.PushBack(w)
 	q.lineLen.Add(1)
 	q.waiting.Add(1)
@@ -226,6 +267,7 @@ func (q *Queue[T]) admit(ctx context.Context) (*waiter, error) {
 		case <-w.ready:
 		case <-done:
 			q.waiting.Add(-1)
+			q.cancelled.Add(1)
 			q.leave(w)
 			return nil, ctx.Err()
 		case <-q.closing:
@@ -238,15 +280,32 @@ func (q *Queue[T]) admit(ctx context.Context) (*waiter, error) {
 	// producer of this queue at most; a head whose ctx ends or whom Close
 	// fails hands the line on in leave, so nobody behind it is stuck.
 	err := q.permits.Acquire(ctx, 1)
+	if err == nil {
+		w.admitted.Store(true) // before waiting drops: OldestWait skips w from now
+	}
 	q.waiting.Add(-1)
 	if err != nil {
 		q.leave(w)
 		if errors.Is(err, sem.ErrClosed) {
 			err = ErrClosed
+		} else {
+			q.cancelled.Add(1)
 		}
 		return nil, err
 	}
 	return w, nil
+}
+
+// leaveAdmitted is leave for a producer that waited in line and was
+// admitted: ok says its call succeeds, which calls the OnWait hooks with
+// its wait, after it has left the line (so the hooks do not hold up the
+// next producer).
+func (q *Queue[T]) leaveAdmitted(w *waiter, ok bool) {
+	start := w.start
+	q.leave(w)
+	if ok {
+		q.hooks.Call(start)
+	}
 }
 
 // leave takes w (nil: the caller never queued) out of the line and, if it
@@ -270,15 +329,18 @@ func (q *Queue[T]) leave(w *waiter) {
 		next.ready <- struct{}{} // never blocks: one token per waiter
 	}
 	w.head = false
+	w.start = 0
+	w.admitted.Store(false)
 	q.lineMu.Unlock()
 	q.waiters.Put(w)
 }
 
 // TryReserve reserves room for one item if it is free now and nobody is
 // waiting for room; otherwise it returns [ErrFull], or [ErrClosed] once the
-// queue is closed. It never blocks.
+// queue is closed (both count in Stats.Rejected). It never blocks.
 func (q *Queue[T]) TryReserve() (Reservation[T], error) {
 	if q.lineLen.Load() != 0 || !q.permits.TryAcquire(1) {
+		q.rejected.Add(1)
 		if q.closed.Load() {
 			return Reservation[T]{}, ErrClosed
 		}
@@ -347,12 +409,14 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 	if ctx == nil {
 		panic("queue: Put with nil Context")
 	}
-	w, err := q.admit(ctx)
+	w, err := q.admit(ctx, regionPut)
 	if err != nil {
 		return err
 	}
 	err = q.reserved1().Send(v)
-	q.leave(w) // only now: the next producer's item goes behind v
+	if w != nil {
+		q.leaveAdmitted(w, err == nil) // only now: the next producer's item goes behind v
+	}
 	return err
 }
 
@@ -402,6 +466,9 @@ func (q *Queue[T]) Recv(ctx context.Context) (Item[T], error) {
 	if ctx == nil {
 		panic("queue: Recv with nil Context")
 	}
+	if trace.IsEnabled() {
+		return q.recvTraced(ctx)
+	}
 	if done := ctx.Done(); done != nil {
 		select {
 		case <-done:
@@ -417,6 +484,37 @@ func (q *Queue[T]) Recv(ctx context.Context) (Item[T], error) {
 	}
 	s, ok := <-q.ch
 	return q.received(s, ok)
+}
+
+// recvTraced is Recv while runtime/trace is on: it tries for an item
+// first, and blocks (if it must) inside a trace region. Apart from Recv,
+// whose path with tracing off is the same as before there were regions:
+// trying first costs a receive attempt that a plain receive does not.
+func (q *Queue[T]) recvTraced(ctx context.Context) (Item[T], error) {
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return Item[T]{}, ctx.Err()
+		default:
+		}
+	}
+	select {
+	case s, ok := <-q.ch:
+		return q.received(s, ok)
+	default:
+	}
+	defer trace.StartRegion(ctx, regionRecv).End()
+	if done == nil {
+		s, ok := <-q.ch
+		return q.received(s, ok)
+	}
+	select {
+	case s, ok := <-q.ch:
+		return q.received(s, ok)
+	case <-done:
+		return Item[T]{}, ctx.Err()
+	}
 }
 
 // TryRecv returns the oldest queued item if there is one now. Otherwise
@@ -464,32 +562,100 @@ func (q *Queue[T]) Close() {
 }
 
 // Stats is a snapshot of a queue, in the vocabulary every sluice package
-// uses (see the README's Conventions).
+// uses (see the README's Conventions). The totals count producers since
+// New and never go down.
 type Stats struct {
 	Capacity int64 // items the queue holds at most: reserved, queued and in use together
 	Reserved int64 // reservations not yet sent or cancelled
 	Queued   int64 // sent, not yet received
 	InUse    int64 // received, not yet Done
 	Waiting  int64 // producers blocked in Reserve or Put
-	Closed   bool  // Close has been called
+
+	// Admitted counts the producers given room: Reserve, Put, TryReserve
+	// and TryPut calls that took a permit, at once or after a wait. (A Put
+	// or TryPut admitted whose send then found the queue closed counts
+	// here too, and returns ErrClosed.)
+	Admitted int64
+	// Cancelled counts the Reserve and Put calls that waited and returned
+	// ctx.Err() because ctx ended first. A ctx already done on entry is not
+	// a wait and is not counted; nor is a Recv.
+	Cancelled int64
+	// Rejected counts the TryReserve and TryPut calls refused at once:
+	// ErrFull, or ErrClosed.
+	Rejected int64
+	// OldestWait is how long the longest-waiting producer still waiting
+	// for room has waited, measured from when it joined the line; 0 when
+	// none waits.
+	OldestWait time.Duration
+
+	Closed bool // Close has been called
 }
 
 // Stats returns a snapshot. Each field is exact when read, but they are
 // read one after another, so while producers and consumers are active the
 // sum Reserved+Queued+InUse may be off by the items moving between
 // states at that moment. When nothing moves it is exact, and it never
-// exceeds Capacity in the queue itself.
+// exceeds Capacity in the queue itself. Calls that fail otherwise
+// (ErrClosed from a waiting call, a ctx already done) count in no total.
+// While producers wait, Stats takes the line's lock and reads the clock.
 func (q *Queue[T]) Stats() Stats {
 	closed := q.closed.Load()
 	ss := q.permits.Stats()
 	queued := int64(len(q.ch))
 	inUse := q.inUse.Load()
 	return Stats{
-		Capacity: int64(cap(q.ch)),
-		Reserved: max(0, ss.InUse-queued-inUse),
-		Queued:   queued,
-		InUse:    inUse,
-		Waiting:  q.waiting.Load(),
-		Closed:   closed,
+		Capacity:   int64(cap(q.ch)),
+		Reserved:   max(0, ss.InUse-queued-inUse),
+		Queued:     queued,
+		InUse:      inUse,
+		Waiting:    q.waiting.Load(),
+		Admitted:   ss.Admitted,
+		Cancelled:  q.cancelled.Load(),
+		Rejected:   q.rejected.Load(),
+		OldestWait: q.oldestWait(),
+		Closed:     closed,
 	}
+}
+
+// oldestWait returns how long the oldest producer in line not yet
+// admitted has waited. The line is FIFO, and only its head can hold a
+// permit (it stays in line until it has sent), so that producer is the
+// head or the one behind it: O(1).
+func (q *Queue[T]) oldestWait() time.Duration {
+	if q.lineLen.Load() == 0 {
+		return 0
+	}
+	q.lineMu.Lock()
+	defer q.lineMu.Unlock()
+	w := q.line.Front()
+	if w != nil && w.admitted.Load() {
+		w = w.Next()
+	}
+	if w == nil {
+		return 0
+	}
+	return fifo.Since(w.start)
+}
+
+// OnWait adds fn to the functions called with each waiting producer's
+// wait, and returns a function that removes it again (idempotent).
+//
+// fn is called for every Reserve or Put that had to wait in line and then
+// succeeded; never for one admitted at once, a Try form, a Recv, or a call
+// that returned an error. It runs on the producer's goroutine, after the
+// room is reserved (for Put: after the item is queued) and the next
+// producer in line has been let go, before the call returns, with the time
+// since the producer joined the line. It must be quick (it delays that
+// producer) and must not panic (Reserve would panic with the room
+// reserved). Several hooks may be added; they run in the order added.
+//
+// OnWait and stop are safe to call at any time, from any goroutine,
+// concurrently with use; a call admitted as stop runs may still call fn
+// once. Only producers that wait load the hook list. It panics if fn is
+// nil.
+func (q *Queue[T]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if fn == nil {
+		panic("queue: OnWait with nil func")
+	}
+	return q.hooks.Add(fn)
 }

@@ -33,7 +33,7 @@ func TestFIFOAndCapacity(t *testing.T) {
 	if err := q.TryPut(9); !errors.Is(err, ErrFull) {
 		t.Fatalf("TryPut with 2 queued + 1 in process: %v, want ErrFull", err)
 	}
-	if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 2, InUse: 1}) {
+	if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 2, InUse: 1, Admitted: 3, Rejected: 2}) {
 		t.Fatalf("Stats = %+v", got)
 	}
 	if !a.Done() {
@@ -55,7 +55,7 @@ func TestFIFOAndCapacity(t *testing.T) {
 	if _, ok, err := q.TryRecv(); ok || err != nil {
 		t.Fatalf("TryRecv on empty queue: ok=%v err=%v", ok, err)
 	}
-	if got := q.Stats(); got != (Stats{Capacity: 3}) {
+	if got := q.Stats(); got != (Stats{Capacity: 3, Admitted: 4, Rejected: 2}) {
 		t.Fatalf("Stats at rest = %+v", got)
 	}
 }
@@ -102,7 +102,7 @@ func TestReservation(t *testing.T) {
 		t.Fatalf("got %q, want a", it.Value)
 	}
 	it.Done()
-	if got := q.Stats(); got != (Stats{Capacity: 2}) {
+	if got := q.Stats(); got != (Stats{Capacity: 2, Admitted: 3}) {
 		t.Fatalf("Stats at rest = %+v", got)
 	}
 }
@@ -201,7 +201,9 @@ func TestReserveCancelled(t *testing.T) {
 		if _, err := q.Reserve(done); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Reserve with a done ctx: %v", err)
 		}
-		if got := q.Stats(); got != (Stats{Capacity: 1}) {
+		// Admitted: the Puts of 0 and 2; Cancelled: the Put of 1. The
+		// Reserve with a done ctx never waited: no total.
+		if got := q.Stats(); got != (Stats{Capacity: 1, Admitted: 2, Cancelled: 1}) {
 			t.Fatalf("Stats = %+v", got)
 		}
 	})
@@ -258,7 +260,9 @@ func TestClose(t *testing.T) {
 		if _, err := q.TryReserve(); !errors.Is(err, ErrClosed) {
 			t.Fatalf("TryReserve after Close: %v", err)
 		}
-		if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 1, InUse: 1, Closed: true}) {
+		// Admitted: two Puts and the Reserve; Rejected: the two Trys after
+		// Close. The Puts failed by Close count in no total.
+		if got := q.Stats(); got != (Stats{Capacity: 3, Queued: 1, InUse: 1, Admitted: 3, Rejected: 2, Closed: true}) {
 			t.Fatalf("Stats after Close = %+v", got)
 		}
 		// Drain: what was queued comes out, then the end.
@@ -275,7 +279,7 @@ func TestClose(t *testing.T) {
 		if !first.Done() || !it.Done() {
 			t.Fatal("Done after Close returned false")
 		}
-		if got := q.Stats(); got != (Stats{Capacity: 3, Closed: true}) {
+		if got := q.Stats(); got != (Stats{Capacity: 3, Admitted: 3, Rejected: 2, Closed: true}) {
 			t.Fatalf("Stats at the end = %+v", got)
 		}
 	})
@@ -320,7 +324,7 @@ func TestStress(t *testing.T) {
 	}
 	ctx := context.Background()
 	var prod sync.WaitGroup
-	var sent atomic.Int64
+	var sent, fulls atomic.Int64
 	for p := range producers {
 		prod.Add(1)
 		go func() {
@@ -330,6 +334,9 @@ func TestStress(t *testing.T) {
 				var err error
 				if i%2 == 0 {
 					r, err = q.TryReserve()
+					if errors.Is(err, ErrFull) {
+						fulls.Add(1)
+					}
 				}
 				if i%2 == 1 || errors.Is(err, ErrFull) {
 					r, err = q.Reserve(ctx)
@@ -406,8 +413,10 @@ func TestStress(t *testing.T) {
 	if sent.Load() != recvd.Load() {
 		t.Fatalf("sent %d, received %d", sent.Load(), recvd.Load())
 	}
-	if got := q.Stats(); got != (Stats{Capacity: capacity, Closed: true}) {
-		t.Fatalf("Stats at the end = %+v", got)
+	// Every iteration took one permit, by TryReserve or Reserve.
+	want := Stats{Capacity: capacity, Admitted: int64(producers * perProducer), Rejected: fulls.Load(), Closed: true}
+	if got := q.Stats(); got != want {
+		t.Fatalf("Stats at the end = %+v; want %+v", got, want)
 	}
 }
 

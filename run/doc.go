@@ -56,8 +56,20 @@
 // If fn panics or calls runtime.Goexit, the calls waiting for that run get
 // an error that matches [ErrPanicked] (errors.Is) and [*PanicError]
 // (errors.As), the Guard is free again, and the panic (its value
-// unchanged) or the Goexit goes on up the goroutine that ran fn.
+// unchanged) or the Goexit goes on up the goroutine that ran fn. The panic
+// is resumed from where it was caught, so that a crash trace still shows
+// the frames that panicked.
 //
 // Close fails every waiting call and every later one with [ErrClosed]; a
 // run in progress finishes, and only the call running it gets its result.
+//
+// # Observing
+//
+// Stats has running totals (Admitted: runs started plus results shared;
+// Cancelled; Rejected: ErrRunning; Panicked) and OldestWait, the wait so
+// far of the oldest call waiting now (over all keys, for a Keyed). OnWait
+// registers a function called with each waiting call's wait once it is
+// served. Only a call that has to wait reads the clock, loads the hooks,
+// and opens a runtime/trace region ("sluice/run: Guard.Do wait",
+// "sluice/run: Keyed.Do wait").
 package run

@@ -3,9 +3,13 @@ package run
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
+	"runtime/trace"
 	"sync"
+	"time"
 
-	"github.com/sluice-go/sluice/internal/panics"
+	"github.com/sluice-go/sluice/internal/fifo"
+	"github.com/sluice-go/sluice/internal/keymap"
 )
 
 // Guard runs one operation at a time. The zero value is ready to use. A
@@ -16,6 +20,14 @@ import (
 // result; the calls that had joined it, or were waiting for a trailing
 // run, get ErrClosed at once instead, and the trailing run never starts.
 type Guard struct {
+	guard
+	hooks fifo.Hooks // OnWait's
+}
+
+// guard is a Guard without its hooks: what each key of a Keyed holds (the
+// Keyed's hooks serve every key), so a key's entry does not carry a set
+// of hooks it never uses.
+type guard struct {
 	mu sync.Mutex
 	// cur is the run in progress, or the trailing run whose starter is
 	// being chosen (started false). nil when idle.
@@ -24,12 +36,28 @@ type Guard struct {
 	// while cur has started.
 	next *runRec
 
-	closed   bool
-	waiting  int64
-	runs     int64
-	rejected int64
-	shared   int64
-	panicked int64
+	closed bool
+	// refs counts the calls in Keyed.Do for this guard's key (a Keyed's
+	// guards only; guarded by the Keyed's shard lock, not mu). It sits in
+	// closed's padding, so a key's entry stays in a smaller size class.
+	refs int32
+	// waits holds the calls waiting now (for a run's result or their turn
+	// to start one), oldest first.
+	waits keymap.Waits
+	// No admitted: it is runs + shared. (Every field here is paid for by
+	// each call of a run.Keyed, whose entries are guards.)
+	cancelled int64
+	runs      int64
+	rejected  int64
+	shared    int64
+	panicked  int64
+}
+
+// waitOp is what a wait reports to: the hooks of the Guard, or of the
+// Keyed whose key it is, and the name of its trace region.
+type waitOp struct {
+	hooks  *fifo.Hooks
+	region string
 }
 
 type runRec struct {
@@ -45,8 +73,9 @@ type runRec struct {
 }
 
 type cand struct {
-	baton  chan struct{} // buffered(1): "start the run"
-	chosen bool          // set under mu before the baton is sent
+	keymap.Wait               // in the guard's waits while the call waits
+	baton       chan struct{} // buffered(1): "start the run"
+	chosen      bool          // set under mu before the baton is sent
 }
 
 // Do runs fn under the guard: at once, on this goroutine with ctx, if no
@@ -63,11 +92,11 @@ func (g *Guard) Do(ctx context.Context, mode Mode, fn func(context.Context) erro
 		panic("run: Do on nil *Guard")
 	}
 	checkDo("Do", ctx, mode, fn)
-	return g.do(ctx, mode, fn)
+	return g.do(ctx, mode, fn, waitOp{&g.hooks, regionGuardDo})
 }
 
 // do is Do after the argument checks.
-func (g *Guard) do(ctx context.Context, mode Mode, fn func(context.Context) error) error {
+func (g *guard) do(ctx context.Context, mode Mode, fn func(context.Context) error, op waitOp) error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -99,28 +128,51 @@ func (g *Guard) do(ctx context.Context, mode Mode, fn func(context.Context) erro
 		r = g.next
 	}
 	if r.started {
-		return g.waitResult(ctx, r) // unlocks
+		return g.waitResult(ctx, r, op) // unlocks
 	}
-	return g.waitToStart(ctx, r, fn) // unlocks
+	return g.waitToStart(ctx, r, fn, op) // unlocks
 }
 
-// waitResult waits for the started run r. Called with mu held.
-func (g *Guard) waitResult(ctx context.Context, r *runRec) error {
-	g.waiting++
+// startRegion opens the trace region of a wait, while tracing is on.
+func startRegion(ctx context.Context, op waitOp) *trace.Region {
+	if !trace.IsEnabled() {
+		return nil
+	}
+	return trace.StartRegion(ctx, op.region)
+}
+
+func endRegion(r *trace.Region) {
+	if r != nil {
+		r.End()
+	}
+}
+
+// waitResult waits for the started run r. Called with mu held: the slow
+// path, where a call has to wait; only here (and in waitToStart) is the
+// clock read and the hook list loaded.
+func (g *guard) waitResult(ctx context.Context, r *runRec, op waitOp) error {
+	w := new(keymap.Wait)
+	g.waits.Start(w)
 	g.mu.Unlock()
+	region := startRegion(ctx, op)
 	select {
 	case <-r.done:
+		endRegion(region)
 		g.mu.Lock()
-		defer g.mu.Unlock()
-		g.waiting--
+		g.waits.End(w)
 		if r.closed {
+			g.mu.Unlock()
 			return ErrClosed
 		}
 		g.shared++
+		g.mu.Unlock()
+		op.hooks.CallTime(w.Since)
 		return r.err
 	case <-ctx.Done():
+		endRegion(region)
 		g.mu.Lock()
-		g.waiting--
+		g.waits.End(w)
+		g.cancelled++
 		g.mu.Unlock()
 		return ctx.Err()
 	}
@@ -137,18 +189,20 @@ var testHookChosen func()
 
 // waitToStart waits for the run r, which has not started, as one of the
 // calls that may start it. Called with mu held.
-func (g *Guard) waitToStart(ctx context.Context, r *runRec, fn func(context.Context) error) error {
+func (g *guard) waitToStart(ctx context.Context, r *runRec, fn func(context.Context) error, op waitOp) error {
 	c := &cand{baton: make(chan struct{}, 1)}
 	r.cands = append(r.cands, c)
-	g.waiting++
+	g.waits.Start(&c.Wait)
 	g.mu.Unlock()
+	region := startRegion(ctx, op)
 	select {
 	case <-c.baton:
+		endRegion(region)
 		if testHookChosen != nil {
 			testHookChosen()
 		}
 		g.mu.Lock()
-		g.waiting--
+		g.waits.End(&c.Wait)
 		if r.closed {
 			// Close came with the baton: r must not start.
 			g.mu.Unlock()
@@ -156,6 +210,7 @@ func (g *Guard) waitToStart(ctx context.Context, r *runRec, fn func(context.Cont
 		}
 		if ctx.Err() != nil {
 			// Chosen, but leaving: the next oldest starts it.
+			g.cancelled++
 			g.passLocked(r)
 			g.mu.Unlock()
 			return ctx.Err()
@@ -163,24 +218,30 @@ func (g *Guard) waitToStart(ctx context.Context, r *runRec, fn func(context.Cont
 		r.started = true
 		g.runs++
 		g.mu.Unlock()
+		op.hooks.CallTime(c.Since)
 		return g.execute(ctx, r, fn)
 	case <-r.done:
+		endRegion(region)
 		g.mu.Lock()
-		defer g.mu.Unlock()
-		g.waiting--
+		g.waits.End(&c.Wait)
 		if r.closed {
+			g.mu.Unlock()
 			return ErrClosed
 		}
 		g.shared++
+		g.mu.Unlock()
+		op.hooks.CallTime(c.Since)
 		return r.err
 	case <-ctx.Done():
+		endRegion(region)
 	}
 	if testHookLeaving != nil {
 		testHookLeaving()
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.waiting--
+	g.waits.End(&c.Wait)
+	g.cancelled++
 	switch {
 	case r.closed:
 		// Close has dropped r already: nothing to hand on or take out.
@@ -205,7 +266,7 @@ func (g *Guard) waitToStart(ctx context.Context, r *runRec, fn func(context.Cont
 
 // passLocked hands the start of r (which is g.cur and not started) to the
 // oldest call still waiting for it, or, with none left, drops r.
-func (g *Guard) passLocked(r *runRec) {
+func (g *guard) passLocked(r *runRec) {
 	if len(r.cands) == 0 {
 		g.cur = nil
 		close(r.done) // nobody waits on it; closed for tidiness
@@ -219,21 +280,32 @@ func (g *Guard) passLocked(r *runRec) {
 
 // execute runs fn as the run r, then publishes its result and hands the
 // trailing run, if one is wanted, to its oldest waiter.
-func (g *Guard) execute(ctx context.Context, r *runRec, fn func(context.Context) error) error {
-	var err error
-	pe := panics.Run("run: fn", func() { err = fn(ctx) }, func(pe *PanicError) {
-		// Goexit: free the guard and tell the waiters; the Goexit goes on.
+//
+// If fn panics or calls runtime.Goexit, the deferred function below frees
+// the guard and tells the waiters (with the PanicError) while the
+// panicking frames are still on the stack, and re-panics from there with
+// the same value, so that a crash trace still shows where fn panicked; a
+// Goexit goes on by itself.
+func (g *guard) execute(ctx context.Context, r *runRec, fn func(context.Context) error) error {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		v := recover() // nil: runtime.Goexit, which goes on after this
+		pe := &PanicError{Op: "run: fn", Value: v, Goexit: v == nil, Stack: debug.Stack()}
 		g.finish(r, fmt.Errorf("%w: %w", ErrPanicked, pe), true)
-	})
-	if pe != nil {
-		g.finish(r, fmt.Errorf("%w: %w", ErrPanicked, pe), true)
-		panic(pe.Value) // the panic goes on up the runner's goroutine
-	}
+		if v != nil {
+			panic(v)
+		}
+	}()
+	err := fn(ctx)
+	returned = true
 	g.finish(r, err, false)
 	return err
 }
 
-func (g *Guard) finish(r *runRec, err error, panicked bool) {
+func (g *guard) finish(r *runRec, err error, panicked bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if panicked {
@@ -260,6 +332,10 @@ func (g *Guard) Close() {
 	if g == nil {
 		panic("run: Close on nil *Guard")
 	}
+	g.close()
+}
+
+func (g *guard) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -286,34 +362,73 @@ func failRun(r *runRec) {
 	close(r.done)
 }
 
-// Stats is a snapshot of a Guard.
-type Stats struct {
-	Running  bool  // a run is in progress (or its starter is being chosen)
-	Pending  bool  // a trailing run is wanted after the current one
-	Waiting  int64 // calls waiting for a run's result or their turn to start one
-	Runs     int64 // total: runs started
-	Rejected int64 // total: calls that got ErrRunning
-	Shared   int64 // total: calls that got the result of a run another call ran
-	Panicked int64 // total: runs whose fn panicked or called runtime.Goexit
-	Closed   bool
+// OnWait adds fn to the functions called for every Do that had to wait,
+// once it is served: fn(wait) runs on that caller's goroutine with how
+// long it waited, from the moment it began to wait to the moment it
+// resumed, either with the result of the run it waited for (before Do
+// returns it) or chosen to start the trailing run (before it calls its
+// fn). Calls that started a run at once or got [ErrRunning], and waits
+// that ended in ctx.Err() or [ErrClosed], do not call it. fn must be
+// quick. Several functions may be added; each is called in turn. The
+// returned stop removes this fn; stop is idempotent. OnWait and stop are
+// safe to call at any time, concurrently with Do. A Do that does not wait
+// pays nothing for the hooks. It panics if g or fn is nil.
+func (g *Guard) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if g == nil {
+		panic("run: OnWait on nil *Guard")
+	}
+	if fn == nil {
+		panic("run: OnWait with nil func")
+	}
+	return g.hooks.Add(fn)
 }
 
-// Stats returns a snapshot, read under the guard's lock. It panics if g
-// is nil.
+// Stats is a snapshot of a Guard.
+type Stats struct {
+	Running bool  // a run is in progress (or its starter is being chosen)
+	Pending bool  // a trailing run is wanted after the current one
+	Waiting int64 // calls waiting for a run's result or their turn to start one
+	// OldestWait is how long the longest-waiting call now has waited,
+	// from the moment it began to wait; 0 when nobody waits.
+	OldestWait time.Duration
+	Admitted   int64 // total: calls let through: that started a run (Runs) or got the result of another call's run (Shared)
+	Cancelled  int64 // total: waiting calls that returned ctx.Err() because their ctx ended
+	Runs       int64 // total: runs started
+	Rejected   int64 // total: calls that got ErrRunning
+	Shared     int64 // total: calls that got the result of a run another call ran
+	Panicked   int64 // total: runs whose fn panicked or called runtime.Goexit
+	Closed     bool
+}
+
+// Stats returns a snapshot, read under the guard's lock, with one clock
+// read if anybody waits. It panics if g is nil.
 func (g *Guard) Stats() Stats {
 	if g == nil {
 		panic("run: Stats on nil *Guard")
 	}
+	st, oldest := g.stats()
+	if !oldest.IsZero() {
+		st.OldestWait = keymap.OldestWait(oldest, time.Now())
+	}
+	return st
+}
+
+// stats is the snapshot without OldestWait, read under mu, and when the
+// oldest current wait began (zero if none).
+func (g *guard) stats() (Stats, time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	oldest, _ := g.waits.Oldest()
 	return Stats{
-		Running:  g.cur != nil,
-		Pending:  g.next != nil,
-		Waiting:  g.waiting,
-		Runs:     g.runs,
-		Rejected: g.rejected,
-		Shared:   g.shared,
-		Panicked: g.panicked,
-		Closed:   g.closed,
-	}
+		Running:   g.cur != nil,
+		Pending:   g.next != nil,
+		Waiting:   g.waits.Len(),
+		Admitted:  g.runs + g.shared,
+		Cancelled: g.cancelled,
+		Runs:      g.runs,
+		Rejected:  g.rejected,
+		Shared:    g.shared,
+		Panicked:  g.panicked,
+		Closed:    g.closed,
+	}, oldest
 }

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"time"
 
 	"github.com/sluice-go/sluice/internal/keymap"
 )
@@ -20,10 +21,10 @@ type Keyed[K comparable] struct {
 }
 
 // keyedEntry is one key's Guard. It is a pointer so that its calls can
-// use the Guard without the shard lock: refs > 0 keeps it in the map.
+// use the Guard without the shard lock: g.refs > 0 (the calls in Do for
+// this key) keeps it in the map.
 type keyedEntry struct {
-	g    Guard
-	refs int // calls in Do for this key
+	g guard
 }
 
 // The counters of the Guards already freed, in each shard's Count.
@@ -32,6 +33,8 @@ const (
 	kRejected
 	kShared
 	kPanicked
+	kAdmitted
+	kCancelled
 )
 
 // Do is [Guard.Do] on the Guard of key. It panics if k, ctx or fn is nil
@@ -55,17 +58,19 @@ func (k *Keyed[K]) Do(ctx context.Context, key K, mode Mode, fn func(context.Con
 		e = &keyedEntry{}
 		sh.Insert(h, key, e)
 	}
-	e.refs++
+	e.g.refs++
 	sh.Unlock()
 	// Deferred, so that a run that panics or calls runtime.Goexit still
 	// gives its reference back.
 	defer func() {
 		sh.Lock()
 		defer sh.Unlock()
-		if e.refs--; e.refs == 0 {
+		if e.g.refs--; e.g.refs == 0 {
 			// The last call for key is leaving, so its Guard is idle: no
 			// run (a run's caller holds a reference) and no waiter.
-			st := e.g.Stats()
+			st, _ := e.g.stats()
+			sh.Count[kAdmitted] += st.Admitted
+			sh.Count[kCancelled] += st.Cancelled
 			sh.Count[kRuns] += st.Runs
 			sh.Count[kRejected] += st.Rejected
 			sh.Count[kShared] += st.Shared
@@ -73,7 +78,7 @@ func (k *Keyed[K]) Do(ctx context.Context, key K, mode Mode, fn func(context.Con
 			sh.Remove(sh.Find(h, key))
 		}
 	}()
-	return e.g.do(ctx, mode, fn)
+	return e.g.do(ctx, mode, fn, waitOp{k.m.Hooks(), regionKeyedDo})
 }
 
 // Close closes the Guard of every key with a call in progress, failing
@@ -84,45 +89,79 @@ func (k *Keyed[K]) Close() {
 	if k == nil {
 		panic("run: Keyed.Close on nil *Keyed")
 	}
-	k.m.Close(func(_ *keymap.Shard[K, *keyedEntry], e **keyedEntry) { (*e).g.Close() })
+	k.m.Close(func(_ *keymap.Shard[K, *keyedEntry], e **keyedEntry) { (*e).g.close() })
+}
+
+// OnWait adds fn to the functions called for every Do, whatever its key,
+// that had to wait, once it is served, as [Guard.OnWait] says: on that
+// caller's goroutine, with how long it waited. fn must be quick. The
+// returned stop removes this fn; stop is idempotent. OnWait and stop are
+// safe to call at any time, concurrently with Do. A Do that does not wait
+// pays nothing for the hooks. It panics if k or fn is nil.
+func (k *Keyed[K]) OnWait(fn func(wait time.Duration)) (stop func()) {
+	if k == nil {
+		panic("run: Keyed.OnWait on nil *Keyed")
+	}
+	if fn == nil {
+		panic("run: Keyed.OnWait with nil func")
+	}
+	return k.m.Hooks().Add(fn)
 }
 
 // KeyedStats is a snapshot of a Keyed.
 type KeyedStats struct {
-	Keys     int64 // keys with a call in progress
-	Running  int64 // keys with a run in progress
-	Waiting  int64 // calls waiting, over all keys
-	Runs     int64 // total: runs started, over all keys ever
-	Rejected int64 // total: calls that got ErrRunning
-	Shared   int64 // total: calls that got the result of another call's run
-	Panicked int64 // total: runs whose fn panicked or called runtime.Goexit
-	Closed   bool
+	Keys    int64 // keys with a call in progress
+	Running int64 // keys with a run in progress
+	Waiting int64 // calls waiting, over all keys
+	// OldestWait is how long the longest-waiting call now, over all keys,
+	// has waited, from the moment it began to wait; 0 when nobody waits.
+	OldestWait time.Duration
+	Admitted   int64 // total: calls that started a run or got another call's result (Runs + Shared)
+	Cancelled  int64 // total: waiting calls that returned ctx.Err() because their ctx ended
+	Runs       int64 // total: runs started, over all keys ever
+	Rejected   int64 // total: calls that got ErrRunning
+	Shared     int64 // total: calls that got the result of another call's run
+	Panicked   int64 // total: runs whose fn panicked or called runtime.Goexit
+	Closed     bool
 }
 
 // Stats returns a snapshot. The keys are read shard by shard, each under
 // its lock, so under load the figures are each exact for some instant but
-// not all for the same one. It panics if k is nil.
+// not all for the same one. Its cost is O(keys with a call in progress):
+// every such key's Guard is read (its oldest waiter is the head of its
+// list of waits, O(1)), plus one clock read if anybody waits; keys with
+// no call in progress have no entry and cost nothing. It panics if k is
+// nil.
 func (k *Keyed[K]) Stats() KeyedStats {
 	if k == nil {
 		panic("run: Keyed.Stats on nil *Keyed")
 	}
 	var s KeyedStats
+	var oldest time.Time
 	t := k.m.Totals(func(e **keyedEntry) {
-		st := (*e).g.Stats()
+		st, since := (*e).g.stats()
+		oldest = keymap.Earlier(oldest, since)
 		if st.Running {
 			s.Running++
 		}
 		s.Waiting += st.Waiting
+		s.Admitted += st.Admitted
+		s.Cancelled += st.Cancelled
 		s.Runs += st.Runs
 		s.Rejected += st.Rejected
 		s.Shared += st.Shared
 		s.Panicked += st.Panicked
 	})
 	s.Keys = t.Entries
+	s.Admitted += t.Count[kAdmitted]
+	s.Cancelled += t.Count[kCancelled]
 	s.Runs += t.Count[kRuns]
 	s.Rejected += t.Count[kRejected]
 	s.Shared += t.Count[kShared]
 	s.Panicked += t.Count[kPanicked]
 	s.Closed = t.Closed
+	if !oldest.IsZero() {
+		s.OldestWait = keymap.OldestWait(oldest, time.Now())
+	}
 	return s
 }

@@ -28,6 +28,7 @@ type guardModel struct {
 	result                           map[int]string // what each finished call returned
 	ran                              map[int]bool   // callers whose fn ran
 	runs, rejected, shared, panicked int64
+	admitted, cancelled              int64
 }
 
 func (m *guardModel) call(c int, mode Mode) {
@@ -51,6 +52,7 @@ func (m *guardModel) startRun(c int) {
 	m.runner = c
 	m.ran[c] = true
 	m.runs++
+	m.admitted++
 }
 
 // finish ends the run: the runner returns own, its joiners get shared.
@@ -59,6 +61,7 @@ func (m *guardModel) finish(own, shared string) {
 	for _, j := range m.joiners {
 		m.result[j] = shared
 		m.shared++
+		m.admitted++
 	}
 	m.runner, m.joiners = -1, nil
 	if m.pending {
@@ -75,9 +78,11 @@ func (m *guardModel) cancel(c int) {
 	case slices.Contains(m.joiners, c):
 		m.joiners = slices.DeleteFunc(m.joiners, func(x int) bool { return x == c })
 		m.result[c] = "canceled"
+		m.cancelled++
 	case slices.Contains(m.cands, c):
 		m.cands = slices.DeleteFunc(m.cands, func(x int) bool { return x == c })
 		m.result[c] = "canceled"
+		m.cancelled++
 		m.pending = len(m.cands) > 0
 	}
 }
@@ -112,14 +117,16 @@ func (u *plainUT) do(ctx context.Context, mode Mode, fn func(context.Context) er
 func (u *plainUT) close() { u.g.Close() }
 func (u *plainUT) check(m *guardModel) string {
 	want := Stats{
-		Running:  m.runner >= 0,
-		Pending:  m.pending,
-		Waiting:  int64(len(m.joiners) + len(m.cands)),
-		Runs:     m.runs,
-		Rejected: m.rejected,
-		Shared:   m.shared,
-		Panicked: m.panicked,
-		Closed:   m.closed,
+		Running:   m.runner >= 0,
+		Pending:   m.pending,
+		Waiting:   int64(len(m.joiners) + len(m.cands)),
+		Admitted:  m.admitted,
+		Cancelled: m.cancelled,
+		Runs:      m.runs,
+		Rejected:  m.rejected,
+		Shared:    m.shared,
+		Panicked:  m.panicked,
+		Closed:    m.closed,
 	}
 	if st := u.g.Stats(); st != want {
 		return fmt.Sprintf("stats %+v, want %+v", st, want)
@@ -135,12 +142,14 @@ func (u *keyedUT) do(ctx context.Context, mode Mode, fn func(context.Context) er
 func (u *keyedUT) close() { u.k.Close() }
 func (u *keyedUT) check(m *guardModel) string {
 	want := KeyedStats{
-		Waiting:  int64(len(m.joiners) + len(m.cands)),
-		Runs:     m.runs,
-		Rejected: m.rejected,
-		Shared:   m.shared,
-		Panicked: m.panicked,
-		Closed:   m.closed,
+		Waiting:   int64(len(m.joiners) + len(m.cands)),
+		Admitted:  m.admitted,
+		Cancelled: m.cancelled,
+		Runs:      m.runs,
+		Rejected:  m.rejected,
+		Shared:    m.shared,
+		Panicked:  m.panicked,
+		Closed:    m.closed,
 	}
 	if m.busy() {
 		want.Keys = 1

@@ -26,6 +26,13 @@ var ErrClosed = errors.New("run: closed")
 // the PanicError of every sluice package.
 type PanicError = panics.Error
 
+// The runtime/trace regions around the waits that block. Only a call that
+// must wait opens one, and only while tracing is on.
+const (
+	regionGuardDo = "sluice/run: Guard.Do wait"
+	regionKeyedDo = "sluice/run: Keyed.Do wait"
+)
+
 // Mode says what [Guard.Do] does when a run is already in progress.
 type Mode int
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 )
@@ -433,6 +434,10 @@ func TestBadInput(t *testing.T) {
 		{"Close on nil Guard", "run: Close on nil *Guard", func() { nilGuard.Close() }},
 		{"Keyed.Close on nil Keyed", "run: Keyed.Close on nil *Keyed", func() { nilKeyed.Close() }},
 		{"Keyed.Do bad mode", "run: Keyed.Do with invalid Mode(-1)", func() { k.Do(bg, "a", Mode(-1), ok) }},
+		{"OnWait nil fn", "run: OnWait with nil func", func() { g.OnWait(nil) }},
+		{"OnWait on nil Guard", "run: OnWait on nil *Guard", func() { nilGuard.OnWait(func(time.Duration) {}) }},
+		{"Keyed.OnWait nil fn", "run: Keyed.OnWait with nil func", func() { k.OnWait(nil) }},
+		{"Keyed.OnWait on nil Keyed", "run: Keyed.OnWait on nil *Keyed", func() { nilKeyed.OnWait(func(time.Duration) {}) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {

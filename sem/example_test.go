@@ -46,7 +46,7 @@ func Example() {
 	fmt.Printf("%+v\n", slots.Stats())
 	// Output:
 	// at most 3 at once: true
-	// {Capacity:3 InUse:0 Waiting:0 Closed:false}
+	// {Capacity:3 InUse:0 Waiting:0 Admitted:100 Cancelled:0 Rejected:0 OldestWait:0s Closed:false}
 }
 
 // A Permit can be released from two places, a completion path and a

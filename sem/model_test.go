@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/sluice-go/sluice/conctest"
 )
@@ -16,12 +17,19 @@ import (
 // plainly as possible. The real semaphore is driven through the same random
 // operations, one at a time, with synctest.Wait between them so every
 // goroutine has settled; then both are compared.
+//
+// Time is the bubble's fake clock, so the model predicts wait times
+// exactly: OldestWait, and what the OnWait hook is called with.
 type model struct {
 	size    int64
 	inUse   int64
 	queue   []int // waiter ids, oldest first
 	closed  bool
 	granted map[int]bool
+
+	admitted, cancelled, rejected int64
+	since                         map[int]time.Time // when each queued waiter began to wait
+	waits                         []time.Duration   // what OnWait must have been called with
 }
 
 func (m *model) grant(want map[int]int64) {
@@ -33,7 +41,16 @@ func (m *model) grant(want map[int]int64) {
 		m.inUse += want[id]
 		m.granted[id] = true
 		m.queue = m.queue[1:]
+		m.admitted++
+		m.waits = append(m.waits, time.Since(m.since[id]))
 	}
+}
+
+func (m *model) oldestWait() time.Duration {
+	if len(m.queue) == 0 {
+		return 0
+	}
+	return time.Since(m.since[m.queue[0]])
 }
 
 type acquirer struct {
@@ -53,8 +70,15 @@ func runModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x5e3a))
 	size := int64(1 + rng.IntN(6))
 	s := New(size)
-	m := &model{size: size, granted: map[int]bool{}}
+	m := &model{size: size, granted: map[int]bool{}, since: map[int]time.Time{}}
 	want := map[int]int64{}
+	var hookMu sync.Mutex
+	var waits []time.Duration // what the OnWait hook was called with
+	s.OnWait(func(d time.Duration) {
+		hookMu.Lock()
+		waits = append(waits, d)
+		hookMu.Unlock()
+	})
 
 	var mu sync.Mutex
 	acq := map[int]*acquirer{}
@@ -87,6 +111,19 @@ func runModel(t *testing.T, seed uint64) {
 		if st.InUse != m.inUse || st.Waiting != int64(len(m.queue)) || st.Closed != m.closed {
 			t.Fatalf("seed %d: Stats %+v; model inUse=%d waiters=%d closed=%v", seed, st, m.inUse, len(m.queue), m.closed)
 		}
+		if st.Admitted != m.admitted || st.Cancelled != m.cancelled || st.Rejected != m.rejected || st.OldestWait != m.oldestWait() {
+			t.Fatalf("seed %d: Stats %+v; model admitted=%d cancelled=%d rejected=%d oldest wait %v",
+				seed, st, m.admitted, m.cancelled, m.rejected, m.oldestWait())
+		}
+		hookMu.Lock()
+		got := slices.Clone(waits)
+		hookMu.Unlock()
+		slices.Sort(got)
+		wantWaits := slices.Clone(m.waits)
+		slices.Sort(wantWaits)
+		if !slices.Equal(got, wantWaits) {
+			t.Fatalf("seed %d: OnWait called with %v; model %v", seed, got, wantWaits)
+		}
 	}
 
 	for step := 0; step < 60; step++ {
@@ -106,8 +143,10 @@ func runModel(t *testing.T, seed uint64) {
 			case len(m.queue) == 0 && m.inUse+n <= size:
 				m.inUse += n
 				m.granted[id] = true
+				m.admitted++
 			default:
 				m.queue = append(m.queue, id)
+				m.since[id] = time.Now()
 			}
 			go func() {
 				err := s.Acquire(ctx, n)
@@ -125,6 +164,9 @@ func runModel(t *testing.T, seed uint64) {
 			if ok {
 				m.inUse += n
 				tryHolds = append(tryHolds, n)
+				m.admitted++
+			} else {
+				m.rejected++
 			}
 		case op < 80: // Release something held
 			if len(holders) > 0 {
@@ -142,7 +184,7 @@ func runModel(t *testing.T, seed uint64) {
 				continue
 			}
 			m.grant(want)
-		case op < 98: // Cancel a waiter
+		case op < 92: // Cancel a waiter
 			if len(m.queue) == 0 {
 				continue
 			}
@@ -153,7 +195,10 @@ func runModel(t *testing.T, seed uint64) {
 			a := acq[id]
 			mu.Unlock()
 			a.cancel()
+			m.cancelled++
 			m.grant(want)
+		case op < 99: // time passes: the waiters wait longer
+			time.Sleep(time.Duration(1+rng.IntN(5000)) * time.Millisecond)
 		default: // Close
 			s.Close()
 			m.closed = true

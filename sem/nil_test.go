@@ -31,6 +31,7 @@ func TestNilArguments(t *testing.T) {
 		{"Permit.Release nil", "Release of a nil *Permit", func() { nilPermit.Release() }},
 		{"Permit.N nil", "N of a nil *Permit", func() { nilPermit.N() }},
 		{"Permit.Released nil", "Released of a nil *Permit", func() { nilPermit.Released() }},
+		{"OnWait nil", "OnWait with nil func", func() { s.OnWait(nil) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

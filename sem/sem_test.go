@@ -27,13 +27,13 @@ func TestAcquireReleaseAndStats(t *testing.T) {
 	if s.TryAcquire(1) {
 		t.Fatal("TryAcquire(1) with 0 free succeeded")
 	}
-	want := Stats{Capacity: 5, InUse: 5}
+	want := Stats{Capacity: 5, InUse: 5, Admitted: 2, Rejected: 1}
 	if got := s.Stats(); got != want {
 		t.Fatalf("Stats = %+v; want %+v", got, want)
 	}
 	s.Release(4)
 	s.Release(1)
-	if got := s.Stats(); got != (Stats{Capacity: 5}) {
+	if got := s.Stats(); got != (Stats{Capacity: 5, Admitted: 2, Rejected: 1}) {
 		t.Fatalf("Stats = %+v; want all free", got)
 	}
 	if s.Size() != 5 {

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
 func fake(name string, naiveOK, sluiceOK bool, err error) demo.Scenario {
 	return demo.Scenario{
 		Name: name, Seed: "999", Summary: "a fake " + name,
-		Run: func(context.Context) ([]demo.Result, error) {
+		Run: func(context.Context, demo.Options) ([]demo.Result, error) {
 			if err != nil {
 				return nil, err
 			}
@@ -82,7 +82,7 @@ func TestUsageErrors(t *testing.T) {
 	if code, _, e := runArgs(all); code != 2 || !strings.Contains(e, "Usage:") {
 		t.Fatalf("no args: exit %d, %q", code, e)
 	}
-	if code, o, _ := runArgs(all, "help"); code != 0 || !strings.Contains(o, "sluice demo [scenario ...]") || !strings.Contains(o, "a fake a") {
+	if code, o, _ := runArgs(all, "help"); code != 0 || !strings.Contains(o, "sluice demo [flags] [scenario ...]") || !strings.Contains(o, "a fake a") {
 		t.Fatalf("help: exit %d, %q", code, o)
 	}
 	if code, o, _ := runArgs(all, "list"); code != 0 || !strings.Contains(o, "seed 999") {
@@ -114,12 +114,12 @@ func TestDemoPrintsEachScenarioWhenItFinishes(t *testing.T) {
 	var sawFirst, sawProgress bool
 	second := fake("b", true, true, nil)
 	run2 := second.Run
-	second.Run = func(ctx context.Context) ([]demo.Result, error) {
+	second.Run = func(ctx context.Context, opt demo.Options) ([]demo.Result, error) {
 		// runDemos calls Run on the goroutine that writes the table, so
 		// reading o and e here sees every write made before it.
 		sawFirst = strings.Contains(o.String(), "a (seed 999)") && strings.Contains(o.String(), "ok: one stream")
 		sawProgress = strings.Contains(e.String(), "running b (2/2)...")
-		return run2(ctx)
+		return run2(ctx, opt)
 	}
 	all := []demo.Scenario{fake("a", true, true, nil), second}
 	if code := run(context.Background(), []string{"demo"}, &o, &e, all); code != 0 {
@@ -154,7 +154,7 @@ func TestDemoProgressOnStderrOnly(t *testing.T) {
 func TestDemoFitsTableWidth(t *testing.T) {
 	long := strings.Repeat("word ", 60) + strings.Repeat("x", 150)
 	wide := demo.Scenario{Name: "wide", Seed: "999", Summary: "wide",
-		Run: func(context.Context) ([]demo.Result, error) {
+		Run: func(context.Context, demo.Options) ([]demo.Result, error) {
 			return []demo.Result{
 				{Variant: demo.Naive, OK: true, Verdict: long,
 					Metrics: []demo.Metric{{Name: long, Value: long}, demo.M("µs", "150µs")}},

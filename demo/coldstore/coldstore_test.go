@@ -509,7 +509,7 @@ func TestScenario(t *testing.T) {
 		if sc.Name != "coldstore" || sc.Seed != "004" {
 			t.Fatalf("scenario %q seed %q", sc.Name, sc.Seed)
 		}
-		res, err := sc.Run(context.Background())
+		res, err := sc.Run(context.Background(), demo.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

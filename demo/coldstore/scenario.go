@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-go/sluice/debug"
 	"github.com/sluice-go/sluice/demo"
 	"github.com/sluice-go/sluice/gate"
 )
@@ -25,6 +26,11 @@ type Config struct {
 	// quick). The close phase uses the 5 s default, so what returns the
 	// callers there is Close, not the deadline.
 	Deadline time.Duration
+	// Registry, when not nil, gets the sluice store's gate of each phase,
+	// with its events (overdue reads, late results): "coldstore/gate
+	// (capacity)", "coldstore/gate (stuck readers)" and "coldstore/gate
+	// (close)". It changes no figure.
+	Registry *debug.Registry
 }
 
 func (c Config) withDefaults() Config {
@@ -84,14 +90,27 @@ func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 // RunSluice runs the three phases against the gate-based store.
 func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
-	return run(ctx, cfg, demo.Sluice, func(b Backend, deadline time.Duration) (Store, func()) {
-		opts := []gate.Option{gate.WithReaders(cfg.Readers), gate.WithHook(func(gate.Event) {})}
+	phases := []string{"coldstore/gate (capacity)", "coldstore/gate (stuck readers)", "coldstore/gate (close)"}
+	var regErr error
+	r, err := run(ctx, cfg, demo.Sluice, func(b Backend, deadline time.Duration) (Store, func()) {
+		hook := func(gate.Event) {}
+		name := phases[0] // run makes one store per phase, in this order
+		phases = phases[1:]
+		if cfg.Registry != nil {
+			hook = cfg.Registry.GateHook(name)
+		}
+		opts := []gate.Option{gate.WithReaders(cfg.Readers), gate.WithHook(hook)}
 		if deadline > 0 { // 0: the gate's default
 			opts = append(opts, gate.WithReadDeadline(deadline))
 		}
 		c := NewCold(b, opts...)
+		regErr = errors.Join(regErr, demo.Register(cfg.Registry, name, c.g))
 		return c, func() { _ = c.g.Wait(context.Background()) }
 	})
+	if err == nil {
+		err = regErr
+	}
+	return r, err
 }
 
 // newStore makes a store over b; wait blocks until everything it started
@@ -432,13 +451,13 @@ func Scenario() demo.Scenario {
 		Seed: "004",
 		Summary: "a cold-storage task: the 65th reader wedges the dispatcher loop (no write, stream or shutdown " +
 			"until a reader finishes); gate admits reads, drains for writes cancellably, keeps streams apart",
-		Run: func(ctx context.Context) ([]demo.Result, error) {
+		Run: func(ctx context.Context, opt demo.Options) ([]demo.Result, error) {
 			cfg := Config{}
 			n, err := RunNaive(ctx, cfg)
 			if err != nil {
 				return nil, err
 			}
-			s, err := RunSluice(ctx, cfg)
+			s, err := RunSluice(ctx, Config{Registry: opt.Registry})
 			if err != nil {
 				return nil, err
 			}

@@ -8,7 +8,7 @@ import "context"
 // arrive meanwhile wait for one handler at most (two calls).
 func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults(5)
-	return run(ctx, cfg, func(p *pipeline) error {
+	return run(ctx, cfg, "eventloop/scores (naive)", func(p *pipeline) error {
 		var scoreWorker func(w int) func(*state)
 		scoreWorker = func(w int) func(*state) {
 			return func(s *state) {

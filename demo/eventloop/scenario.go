@@ -41,6 +41,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-go/sluice/debug"
 	"github.com/sluice-go/sluice/demo"
 	"github.com/sluice-go/sluice/loop"
 )
@@ -54,6 +55,11 @@ type Config struct {
 	// calls wait on the API at once.
 	OffloadWorkers int
 	SlowThreshold  time.Duration // the watchdog's threshold; default 100 ms
+	// Registry, when not nil, gets the variant's loop, with its watchdog
+	// reports as events: "eventloop/scores" (sluice) and
+	// "eventloop/scores (naive)", the naive handlers on the same loop
+	// type, whose reports name the blocking handler. It changes no figure.
+	Registry *debug.Registry
 
 	// inProcess serves the API from an in-process transport instead of a
 	// loopback server: nothing blocks on a socket, so a run fits in a
@@ -133,10 +139,10 @@ type pipeline struct {
 }
 
 // run is the harness both variants share: it serves the API, starts the
-// loop with its watchdog, asks for status every cfg.StatusEvery from
+// loop with its watchdog (registered in cfg.Registry as name), asks for status every cfg.StatusEvery from
 // outside the loop, lets start queue the variant's first handlers, waits
 // until every worker is scored, and reports what it measured.
-func run(ctx context.Context, cfg Config, start func(p *pipeline) error) (Report, error) {
+func run(ctx context.Context, cfg Config, name string, start func(p *pipeline) error) (Report, error) {
 	var a *api
 	if cfg.inProcess {
 		a = &api{base: "http://api.invalid", client: &http.Client{
@@ -151,6 +157,10 @@ func run(ctx context.Context, cfg Config, start func(p *pipeline) error) (Report
 
 	var slowMu sync.Mutex
 	var slows []loop.Slow
+	record := func(loop.Slow) {}
+	if cfg.Registry != nil {
+		record = cfg.Registry.SlowHook(name)
+	}
 	st := state{want: cfg.Workers, scores: map[int]int{}, done: make(chan struct{})}
 	l := loop.New(st,
 		loop.WithWorkers(cfg.OffloadWorkers),
@@ -159,11 +169,15 @@ func run(ctx context.Context, cfg Config, start func(p *pipeline) error) (Report
 			slowMu.Lock()
 			slows = append(slows, s)
 			slowMu.Unlock()
+			record(s)
 		}))
 	defer func() {
 		l.Close()
 		l.Wait(context.Background())
 	}()
+	if err := demo.Register(cfg.Registry, name, l); err != nil {
+		return Report{}, err
+	}
 	var done chan struct{}
 	if err := l.Do(ctx, func(s *state) { done = s.done }); err != nil {
 		return Report{}, err
@@ -295,12 +309,12 @@ func Scenario() demo.Scenario {
 		Name:    "eventloop",
 		Seed:    "003",
 		Summary: "blocking HTTP inside an event loop stalls every other request; loop.Offload keeps the loop free and the watchdog names the handler that blocks it",
-		Run: func(ctx context.Context) ([]demo.Result, error) {
-			naive, err := RunNaive(ctx, Config{})
+		Run: func(ctx context.Context, opt demo.Options) ([]demo.Result, error) {
+			naive, err := RunNaive(ctx, Config{Registry: opt.Registry})
 			if err != nil {
 				return nil, err
 			}
-			sl, err := RunSluice(ctx, Config{})
+			sl, err := RunSluice(ctx, Config{Registry: opt.Registry})
 			if err != nil {
 				return nil, err
 			}

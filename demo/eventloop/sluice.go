@@ -14,7 +14,7 @@ import (
 // wait on the API side by side.
 func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults(50)
-	return run(ctx, cfg, func(p *pipeline) error {
+	return run(ctx, cfg, "eventloop/scores", func(p *pipeline) error {
 		sc := &scorer{l: p.l, api: p.api}
 		for w := range cfg.Workers {
 			if err := p.l.PostNamed(ctx, "scoreWorker", func(s *state) { sc.scoreWorker(ctx, s, w) }); err != nil {

@@ -83,7 +83,7 @@ func TestScenario(t *testing.T) {
 	if s.Name != "peerstreams" || s.Seed != "001" {
 		t.Fatalf("scenario %q seed %q", s.Name, s.Seed)
 	}
-	res, err := s.Run(testCtx(t))
+	res, err := s.Run(testCtx(t), demo.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,12 +41,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-go/sluice/debug"
 	"github.com/sluice-go/sluice/demo"
 )
 
 // Config sizes a run.
 type Config struct {
 	Peers int // peers in each phase; default 10,000
+	// Registry, when not nil, gets the sluice node's keyed.Once as
+	// "peerstreams/stream setup". It changes no figure.
+	Registry *debug.Registry
 }
 
 func (c Config) withDefaults() Config {
@@ -89,8 +93,8 @@ func Scenario() demo.Scenario {
 		Name:    "peerstreams",
 		Seed:    "001",
 		Summary: "two paths check-then-open a peer's stream and orphan one; keyed.Once opens exactly one, and Forget never lets a reconnect run beside a setup",
-		Run: func(ctx context.Context) ([]demo.Result, error) {
-			cfg := Config{}.withDefaults()
+		Run: func(ctx context.Context, opt demo.Options) ([]demo.Result, error) {
+			cfg := Config{Registry: opt.Registry}.withDefaults() // only the sluice node registers
 			naive, err := RunNaive(ctx, cfg)
 			if err != nil {
 				return nil, err

@@ -3,13 +3,23 @@ package peerstreams
 import (
 	"context"
 
+	"github.com/sluice-go/sluice/demo"
 	"github.com/sluice-go/sluice/keyed"
 )
 
 // RunSluice runs the node with its setup in a keyed.Once.
 func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
-	return run(ctx, cfg, func(n *node) setupNode { return &sluiceNode{node: n} })
+	var regErr error
+	r, err := run(ctx, cfg, func(n *node) setupNode {
+		sn := &sluiceNode{node: n}
+		regErr = demo.Register(cfg.Registry, "peerstreams/stream setup", &sn.once)
+		return sn
+	})
+	if err == nil {
+		err = regErr
+	}
+	return r, err
 }
 
 // sluiceNode: the setup runs in a keyed.Once; disconnect forgets the peer.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-go/sluice/conctest"
+	"github.com/sluice-go/sluice/demo"
 )
 
 func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
@@ -156,7 +157,7 @@ func TestScenario(t *testing.T) {
 	}
 	// Scenario is scenario with the default configuration; run it sized
 	// for the build (see testConfig).
-	res, err := scenario(testConfig(t)).Run(context.Background())
+	res, err := scenario(testConfig(t)).Run(context.Background(), demo.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-go/sluice/debug"
 	"github.com/sluice-go/sluice/demo"
 	"github.com/sluice-go/sluice/run"
 	"github.com/sluice-go/sluice/sem"
@@ -56,6 +57,12 @@ type Config struct {
 	// never gets there hits it. Waits for cleanup are bounded by the
 	// larger of Guard and cleanupGuard.
 	Guard time.Duration
+	// Registry, when not nil, gets the sluice validator's primitives:
+	// "recovery/slots" (the shared sem), "recovery/validations" (the
+	// run.Guard of ExecuteRecoveryValidations), and each path's pool while
+	// it runs ("recovery/recovery pool", "recovery/live pool"). It changes
+	// no figure.
+	Registry *debug.Registry
 }
 
 func (c Config) withDefaults() Config {
@@ -258,11 +265,18 @@ func RunSluice(ctx context.Context, cfg Config) (Report, error) {
 		payloads: payloads,
 		slots:    sem.New(int64(cfg.Limit)),
 		timeout:  cfg.RequestTimeout,
+		reg:      cfg.Registry,
 	}
 	missed, live := items(cfg)
 	cleanup := func() {
 		node.close()
 		_ = ct.close(ctx, cfg.cleanupBound())
+	}
+	if err := errors.Join(
+		demo.Register(cfg.Registry, "recovery/slots", v.slots),
+		demo.Register(cfg.Registry, "recovery/validations", &v.recovery)); err != nil {
+		cleanup()
+		return r, err
 	}
 
 	// fireAll fires the three trigger paths and the live path at once. It
@@ -519,12 +533,14 @@ func scenario(cfg Config) demo.Scenario {
 		Name:    "recovery",
 		Seed:    "002",
 		Summary: "missed-inference recovery: goroutine per item, 3 trigger paths, no HTTP timeout -> pool on a shared sem, run.Guard, deadlines",
-		Run: func(ctx context.Context) ([]demo.Result, error) {
+		Run: func(ctx context.Context, opt demo.Options) ([]demo.Result, error) {
 			naive, err := RunNaive(ctx, cfg)
 			if err != nil {
 				return nil, err
 			}
-			sl, err := RunSluice(ctx, cfg)
+			scfg := cfg
+			scfg.Registry = opt.Registry
+			sl, err := RunSluice(ctx, scfg)
 			if err != nil {
 				return nil, err
 			}

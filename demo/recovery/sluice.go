@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-go/sluice/debug"
 	"github.com/sluice-go/sluice/pool"
 	"github.com/sluice-go/sluice/run"
 	"github.com/sluice-go/sluice/sem"
@@ -31,6 +32,9 @@ type validator struct {
 	slots    *sem.Semaphore
 	recovery run.Guard
 	timeout  time.Duration
+	// reg, when not nil, shows each path's pool while it runs (see
+	// Config.Registry).
+	reg *debug.Registry
 
 	runs gauge // recovery runs in progress
 	// own counts the goroutines this code started (see gauge.spawn) and
@@ -45,18 +49,22 @@ type validator struct {
 func (v *validator) ExecuteRecoveryValidations(ctx context.Context, missed []int) error {
 	return v.recovery.Do(ctx, run.Reject, func(ctx context.Context) error {
 		defer v.runs.enter()()
-		return v.fanOut(ctx, missed)
+		return v.fanOut(ctx, "recovery/recovery pool", missed)
 	})
 }
 
 // SampleInferenceToValidate is the live path: the same slots, its own
 // group.
 func (v *validator) SampleInferenceToValidate(ctx context.Context, ids []int) error {
-	return v.fanOut(ctx, ids)
+	return v.fanOut(ctx, "recovery/live pool", ids)
 }
 
-func (v *validator) fanOut(ctx context.Context, items []int) error {
+func (v *validator) fanOut(ctx context.Context, name string, items []int) error {
 	p := pool.Shared(ctx, v.slots)
+	// On the debug page while it works; a name still taken is left off.
+	if v.reg != nil && v.reg.Register(name, p) == nil {
+		defer v.reg.Unregister(name)
+	}
 	for _, item := range items {
 		err := p.Go(func(ctx context.Context) error {
 			defer v.own.enter()() // the worker running this replay

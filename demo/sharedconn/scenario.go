@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-go/sluice/debug"
 	"github.com/sluice-go/sluice/demo"
 )
 
@@ -28,6 +29,10 @@ type Config struct {
 	Ops       int           // handler operations in all (default 10,000)
 	HTTPCalls int           // concurrent BTC balance checks (default 8)
 	HTTPDelay time.Duration // how long the HTTP API takes (default 300 ms)
+	// Registry, when not nil, gets the sluice validator's guards:
+	// "sharedconn/websocket" (Serial) and "sharedconn/btc client"
+	// (Concurrent). It changes no figure.
+	Registry *debug.Registry
 }
 
 func (c Config) withDefaults() Config {
@@ -106,9 +111,18 @@ func RunNaive(ctx context.Context, cfg Config) (Report, error) {
 
 // RunSluice runs the workload against the sluice validator.
 func RunSluice(ctx context.Context, cfg Config) (Report, error) {
-	return run(ctx, cfg.withDefaults(), demo.Sluice, func(ws *WSConn, api *esplora) validator {
-		return newSluice(ws, api)
+	var regErr error
+	r, err := run(ctx, cfg.withDefaults(), demo.Sluice, func(ws *WSConn, api *esplora) validator {
+		v := newSluice(ws, api)
+		regErr = errors.Join(
+			demo.Register(cfg.Registry, "sharedconn/websocket", v.ws),
+			demo.Register(cfg.Registry, "sharedconn/btc client", v.providers["btc"].(bitcoinProvider).http))
+		return v
 	})
+	if err == nil {
+		err = regErr
+	}
+	return r, err
 }
 
 func run(ctx context.Context, cfg Config, variant string, mk func(*WSConn, *esplora) validator) (Report, error) {
@@ -348,12 +362,12 @@ func Scenario() demo.Scenario {
 		Name:    "sharedconn",
 		Seed:    "000",
 		Summary: "one path called a shared websocket outside its lock and recv collided; guard.Access (Serial / Concurrent) leaves no path to forget",
-		Run: func(ctx context.Context) ([]demo.Result, error) {
+		Run: func(ctx context.Context, opt demo.Options) ([]demo.Result, error) {
 			naive, err := RunNaive(ctx, Config{})
 			if err != nil {
 				return nil, err
 			}
-			sluice, err := RunSluice(ctx, Config{})
+			sluice, err := RunSluice(ctx, Config{Registry: opt.Registry})
 			if err != nil {
 				return nil, err
 			}

@@ -67,7 +67,7 @@ func TestScenario(t *testing.T) {
 		t.Fatalf("scenario %+v", s)
 	}
 	start := time.Now()
-	results, err := s.Run(t.Context())
+	results, err := s.Run(t.Context(), demo.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,11 @@
 //
 // A List is not safe for concurrent use: its owner guards it with its own
 // lock. An element is in at most one list at a time.
+//
+// [Hooks] is the other half of a primitive's waiter bookkeeping: the
+// functions its OnWait method adds, called with each admitted waiter's
+// wait. The enqueue time a waiter is timed from is the element's own
+// field: only waiters that queue pay for the clock read.
 package fifo
 
 // Node is what an element of a [List] embeds: its links. The zero value

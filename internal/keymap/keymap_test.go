@@ -1,6 +1,7 @@
 package keymap
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -29,8 +30,7 @@ func TestMapRound(t *testing.T) {
 	i := sh.Insert(h, "a", entry{n: 1})
 	sh.At(i).n++
 	w := NewWaiter()
-	sh.At(i).q.PushBack(w)
-	sh.Waiting++
+	sh.Enqueue(&sh.At(i).q, w)
 	sh.Count[3] += 7
 	sh.Unlock()
 
@@ -45,7 +45,7 @@ func TestMapRound(t *testing.T) {
 
 	errClosed := errors.New("closed")
 	m.Close(func(s *Shard[string, entry], e *entry) { s.Fail(&e.q, errClosed) })
-	if !w.Await(nil) || !w.Closed || w.Err != errClosed || w.Woken() {
+	if !w.Await(context.Background(), nil, "test wait") || !w.Closed || w.Err != errClosed || w.Woken() {
 		t.Fatalf("waiter after Close: closed %v err %v", w.Closed, w.Err)
 	}
 	if !m.Closed() {
@@ -73,7 +73,7 @@ func TestWaiterAwait(t *testing.T) {
 	}
 	done := make(chan struct{})
 	close(done)
-	if w.Await(done) {
+	if w.Await(context.Background(), done, "test wait") {
 		t.Fatal("Await = true with no token")
 	}
 	w.Wake()

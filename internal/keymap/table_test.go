@@ -82,9 +82,9 @@ func TestTableShrinks(t *testing.T) {
 	}
 }
 
-// The shards are padded to 128 bytes so that neighbours' locks never share
-// a cache line; the padding is written by hand, so check it, for the entry
-// types the owners use (a value entry, a pointer entry).
+// The shards are 128 bytes so that neighbours' locks never share a cache
+// line; their fields are sized by hand to fill that exactly, so check it,
+// for the entry types the owners use (a value entry, a pointer entry).
 func TestShardSizes(t *testing.T) {
 	type entry struct {
 		n int

@@ -1,6 +1,12 @@
 package keymap
 
-import "github.com/sluice-go/sluice/internal/fifo"
+import (
+	"context"
+	"runtime/trace"
+	"time"
+
+	"github.com/sluice-go/sluice/internal/fifo"
+)
 
 // Waiter is one caller blocked on a key. It is allocated when the caller
 // must block and dropped when it stops waiting, never pooled: a channel
@@ -14,6 +20,9 @@ type Waiter struct {
 	// never blocks.
 	ready chan struct{}
 	fifo.Node[Waiter]
+	// wait is w's place in its shard's list of waits, which holds every
+	// waiter of the shard, whatever its key, oldest first.
+	wait Wait
 
 	Write  bool   // waits to write (RWMutex)
 	Closed bool   // woken by Fail, not granted
@@ -26,6 +35,9 @@ type Waiter struct {
 func NewWaiter() *Waiter {
 	return &Waiter{ready: make(chan struct{}, 1)}
 }
+
+// Since returns when w began to wait: when [Shard.Enqueue] queued it.
+func (w *Waiter) Since() time.Time { return w.wait.Since }
 
 // Wake sends w its token. Each waiter is woken at most once and the
 // channel is buffered, so this never blocks.
@@ -43,8 +55,12 @@ func (w *Waiter) Woken() bool {
 }
 
 // Await blocks until w is woken (true) or done is closed (false). A nil
-// done never closes. Called without the shard lock.
-func (w *Waiter) Await(done <-chan struct{}) bool {
+// done never closes. Called without the shard lock. While runtime/trace
+// is on, the wait is a trace region named region, in ctx's task.
+func (w *Waiter) Await(ctx context.Context, done <-chan struct{}, region string) bool {
+	if trace.IsEnabled() {
+		defer trace.StartRegion(ctx, region).End()
+	}
 	if done == nil {
 		<-w.ready
 		return true

@@ -1,0 +1,9 @@
+package otel_test
+
+import (
+	"testing"
+
+	"github.com/sluice-go/sluice/conctest"
+)
+
+func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }

@@ -1,0 +1,9 @@
+package prom_test
+
+import (
+	"testing"
+
+	"github.com/sluice-go/sluice/conctest"
+)
+
+func TestMain(m *testing.M) { conctest.VerifyTestMain(m) }
